@@ -1,0 +1,621 @@
+"""Fast Go board in Numba: the layer the tree search and the playouts run on.
+
+Layout
+------
+A board of size N (2..19) lives on a padded flat array of (N+2)^2 points. Point
+``p = (row + 1) * W + (col + 1)`` with ``W = N + 2``; row 0 is the *top* row (GTP row N).
+The frame around the board holds ``OFF`` so neighbour loops never bounds-check.
+
+A board is a plain tuple of arrays (see ``new_board``), so every function here is
+jitted and takes arrays only:
+
+    color  int8[W*W]   EMPTY / BLACK / WHITE / OFF per point
+    nxt    int32[W*W]  next stone of the same chain (circular linked list)
+    head   int32[W*W]  chain head of each stone
+    libs   int32[W*W]  exact liberty count, valid at the chain head
+    csize  int32[W*W]  stone count, valid at the chain head
+    empt   int32[W*W]  list of empty points (first meta[M_NEMPTY] entries)
+    eidx   int32[W*W]  position of each empty point inside ``empt``
+    mark   int32[W*W]  scratch stamps for flood fills and de-duplication
+    meta   int64[16]   scalars, indexed by the M_* constants below
+
+Liberties are exact, not pseudo-liberties: placing a stone, merging chains and removing
+captured chains all update counts so that ``libs[head]`` equals the number of distinct
+empty points adjacent to the chain. ``check_consistency`` in ``engine.reference``
+recomputes everything from scratch; tests assert it after every move of random games.
+
+This layer knows only simple ko. Superko, history, undo, komi and scoring policy live in
+``engine.game.GameState``.
+
+Moves are padded point indices; ``PASS`` (-1) passes. Colours: BLACK = 1, WHITE = 2 and
+the opponent of ``c`` is ``3 - c``.
+"""
+import numpy as np
+from numba import njit
+
+EMPTY = 0
+BLACK = 1
+WHITE = 2
+OFF = 3
+PASS = -1
+RESIGN = -2
+MAX_N = 19
+MAX_W = MAX_N + 2
+
+# meta slots
+M_N = 0  # board size N
+M_W = 1  # padded width N + 2
+M_KO = 2  # simple-ko point forbidden to M_KO_COLOR for one move, -1 if none
+M_KO_COLOR = 3  # colour that may not play at M_KO
+M_TOMOVE = 4  # colour to move next
+M_HASH = 5  # Zobrist hash of the stones (no side to move, no ko)
+M_NEMPTY = 6  # number of valid entries in ``empt``
+M_LAST = 7  # last move (padded point or PASS), -2 before any move
+M_LAST2 = 8  # move before the last one
+M_CAPB = 9  # stones captured by black
+M_CAPW = 10  # stones captured by white
+M_STAMP = 11  # current stamp value for ``mark``
+M_PASSES = 12  # consecutive passes at the end of the move sequence
+M_MOVES = 13  # moves played on this board (passes included)
+
+# Zobrist keys: one row per colour value, one column per padded point of the largest board.
+# Fixed seed so hashes are identical across processes and runs.
+ZOBRIST = np.random.RandomState(20160127).randint(
+    np.iinfo(np.int64).min, np.iinfo(np.int64).max, size=(4, MAX_W * MAX_W), dtype=np.int64
+)
+ZOBRIST[0, :] = 0
+ZOBRIST[3, :] = 0
+# Extra keys used by ``situation_hash``: side to move and the ko point.
+ZOBRIST_SIDE = np.int64(0x5BD1E9955BD1E995)
+ZOBRIST_KO = np.random.RandomState(7).randint(
+    np.iinfo(np.int64).min, np.iinfo(np.int64).max, size=MAX_W * MAX_W, dtype=np.int64
+)
+
+
+@njit(cache=True)
+def new_board(n):
+    """Empty board of size n, black to move."""
+    w = n + 2
+    ww = w * w
+    color = np.full(ww, OFF, dtype=np.int8)
+    nxt = np.zeros(ww, dtype=np.int32)
+    head = np.zeros(ww, dtype=np.int32)
+    libs = np.zeros(ww, dtype=np.int32)
+    csize = np.zeros(ww, dtype=np.int32)
+    empt = np.zeros(ww, dtype=np.int32)
+    eidx = np.full(ww, -1, dtype=np.int32)
+    mark = np.zeros(ww, dtype=np.int32)
+    meta = np.zeros(16, dtype=np.int64)
+    k = 0
+    for r in range(n):
+        for c in range(n):
+            p = (r + 1) * w + c + 1
+            color[p] = EMPTY
+            empt[k] = p
+            eidx[p] = k
+            k += 1
+    meta[M_N] = n
+    meta[M_W] = w
+    meta[M_KO] = -1
+    meta[M_KO_COLOR] = 0
+    meta[M_TOMOVE] = BLACK
+    meta[M_HASH] = 0
+    meta[M_NEMPTY] = k
+    meta[M_LAST] = -2
+    meta[M_LAST2] = -2
+    return (color, nxt, head, libs, csize, empt, eidx, mark, meta)
+
+
+@njit(cache=True)
+def copy_board(b):
+    return (b[0].copy(), b[1].copy(), b[2].copy(), b[3].copy(), b[4].copy(),
+            b[5].copy(), b[6].copy(), b[7].copy(), b[8].copy())
+
+
+@njit(cache=True)
+def copy_into(dst, src):
+    """Overwrite ``dst`` with ``src`` (same size) without allocating."""
+    for i in range(9):
+        dst[i][:] = src[i]
+
+
+@njit(cache=True, inline="always")
+def _next_stamp(b):
+    b[8][M_STAMP] += 1
+    return np.int32(b[8][M_STAMP])
+
+
+@njit(cache=True)
+def is_legal(b, p, c):
+    """True when colour c may play at padded point p under simple ko (PASS is always legal)."""
+    if p == PASS:
+        return True
+    color = b[0]
+    if p < 0 or p >= color.shape[0] or color[p] != EMPTY:
+        return False
+    meta = b[8]
+    if p == meta[M_KO] and c == meta[M_KO_COLOR]:
+        return False
+    head = b[2]
+    libs = b[3]
+    w = meta[M_W]
+    for q in (p - w, p - 1, p + 1, p + w):
+        cq = color[q]
+        if cq == EMPTY:
+            return True
+        if cq == OFF:
+            continue
+        if cq == c:
+            if libs[head[q]] > 1:
+                return True
+        elif libs[head[q]] == 1:
+            return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def _empt_remove(b, p):
+    empt = b[5]
+    eidx = b[6]
+    meta = b[8]
+    i = eidx[p]
+    last = meta[M_NEMPTY] - 1
+    q = empt[last]
+    empt[i] = q
+    eidx[q] = i
+    eidx[p] = -1
+    meta[M_NEMPTY] = last
+
+
+@njit(cache=True, inline="always")
+def _empt_add(b, p):
+    empt = b[5]
+    eidx = b[6]
+    meta = b[8]
+    k = meta[M_NEMPTY]
+    empt[k] = p
+    eidx[p] = k
+    meta[M_NEMPTY] = k + 1
+
+
+@njit(cache=True)
+def _remove_chain(b, h):
+    """Remove the chain headed by h; give liberties to the adjacent chains. Returns stones removed."""
+    color = b[0]
+    nxt = b[1]
+    head = b[2]
+    libs = b[3]
+    meta = b[8]
+    w = meta[M_W]
+    dead = color[h]
+    n = 0
+    s = h
+    while True:
+        color[s] = EMPTY
+        meta[M_HASH] ^= ZOBRIST[dead, s]
+        _empt_add(b, s)
+        # each distinct neighbouring chain gains s as a liberty once
+        h0 = -1
+        h1 = -1
+        h2 = -1
+        for q in (s - w, s - 1, s + 1, s + w):
+            cq = color[q]
+            if cq == EMPTY or cq == OFF or cq == dead:
+                continue
+            hq = head[q]
+            if hq == h0 or hq == h1 or hq == h2:
+                continue
+            libs[hq] += 1
+            if h0 == -1:
+                h0 = hq
+            elif h1 == -1:
+                h1 = hq
+            else:
+                h2 = hq
+        n += 1
+        s2 = nxt[s]
+        nxt[s] = s
+        head[s] = s
+        s = s2
+        if s == h:
+            break
+    return n
+
+
+@njit(cache=True)
+def _recount_libs(b, h):
+    """Exact liberty count of the chain headed by h, by walking it with a fresh stamp."""
+    color = b[0]
+    nxt = b[1]
+    mark = b[7]
+    w = b[8][M_W]
+    st = _next_stamp(b)
+    n = 0
+    s = h
+    while True:
+        for q in (s - w, s - 1, s + 1, s + w):
+            if color[q] == EMPTY and mark[q] != st:
+                mark[q] = st
+                n += 1
+        s = nxt[s]
+        if s == h:
+            break
+    return n
+
+
+@njit(cache=True)
+def play(b, p, c):
+    """Play colour c at p (PASS allowed). The move must be legal (see ``is_legal``).
+
+    Returns the number of stones captured."""
+    meta = b[8]
+    meta[M_LAST2] = meta[M_LAST]
+    meta[M_LAST] = p
+    meta[M_MOVES] += 1
+    meta[M_TOMOVE] = 3 - c
+    if p == PASS:
+        meta[M_KO] = -1
+        meta[M_PASSES] += 1
+        return 0
+    meta[M_PASSES] = 0
+    color = b[0]
+    nxt = b[1]
+    head = b[2]
+    libs = b[3]
+    csize = b[4]
+    w = meta[M_W]
+    opp = 3 - c
+
+    color[p] = c
+    meta[M_HASH] ^= ZOBRIST[c, p]
+    _empt_remove(b, p)
+    head[p] = p
+    nxt[p] = p
+    csize[p] = 1
+    nl = 0
+    for q in (p - w, p - 1, p + 1, p + w):
+        if color[q] == EMPTY:
+            nl += 1
+    libs[p] = nl
+
+    # Opponent chains lose p as a liberty (once each); those left with none are captured.
+    captured = 0
+    cap_point = -1
+    s0 = -1
+    s1 = -1
+    s2 = -1
+    for q in (p - w, p - 1, p + 1, p + w):
+        if color[q] != opp:
+            continue
+        hq = head[q]
+        if hq == s0 or hq == s1 or hq == s2:
+            continue
+        if s0 == -1:
+            s0 = hq
+        elif s1 == -1:
+            s1 = hq
+        else:
+            s2 = hq
+        libs[hq] -= 1
+        if libs[hq] == 0:
+            cap_point = hq
+            captured += _remove_chain(b, hq)
+    if captured > 0:
+        if c == BLACK:
+            meta[M_CAPB] += captured
+        else:
+            meta[M_CAPW] += captured
+
+    # Merge with own chains. One neighbour chain (the common case) updates incrementally,
+    # several are relinked and recounted.
+    o0 = -1
+    o1 = -1
+    o2 = -1
+    o3 = -1
+    nown = 0
+    for q in (p - w, p - 1, p + 1, p + w):
+        if color[q] != c:
+            continue
+        hq = head[q]
+        if hq == o0 or hq == o1 or hq == o2:
+            continue
+        if nown == 0:
+            o0 = hq
+        elif nown == 1:
+            o1 = hq
+        elif nown == 2:
+            o2 = hq
+        else:
+            o3 = hq
+        nown += 1
+    if nown == 1:
+        hb = o0
+        extra = 0
+        for q in (p - w, p - 1, p + 1, p + w):
+            if color[q] != EMPTY:
+                continue
+            shared = False
+            for r in (q - w, q - 1, q + 1, q + w):
+                if r != p and color[r] == c and head[r] == hb:
+                    shared = True
+                    break
+            if not shared:
+                extra += 1
+        libs[hb] = libs[hb] - 1 + extra
+        # splice p into hb's ring
+        head[p] = hb
+        nxt[p] = nxt[hb]
+        nxt[hb] = p
+        csize[hb] += 1
+        hp = hb
+    elif nown > 1:
+        # the largest chain keeps its head; the others are relabelled
+        hb = o0
+        for hq in (np.int64(o1), np.int64(o2), np.int64(o3)):
+            if hq != -1 and csize[hq] > csize[hb]:
+                hb = hq
+        for hq in (np.int64(p), np.int64(o0), np.int64(o1), np.int64(o2), np.int64(o3)):
+            if hq == -1 or hq == hb:
+                continue
+            s = hq
+            while True:
+                head[s] = hb
+                s = nxt[s]
+                if s == hq:
+                    break
+            t = nxt[hb]
+            nxt[hb] = nxt[hq]
+            nxt[hq] = t
+            csize[hb] += csize[hq]
+        libs[hb] = _recount_libs(b, hb)
+        hp = hb
+    else:
+        hp = p
+
+    # Simple ko: a lone stone that captured exactly one stone and now has one liberty.
+    if captured == 1 and csize[hp] == 1 and libs[hp] == 1:
+        meta[M_KO] = cap_point
+        meta[M_KO_COLOR] = opp
+    else:
+        meta[M_KO] = -1
+    return captured
+
+
+@njit(cache=True)
+def situation_hash(b):
+    """Hash of stones, side to move and ko point: the key for evaluation caches."""
+    meta = b[8]
+    h = meta[M_HASH]
+    if meta[M_TOMOVE] == WHITE:
+        h ^= ZOBRIST_SIDE
+    if meta[M_KO] >= 0:
+        h ^= ZOBRIST_KO[meta[M_KO]]
+    return h
+
+
+@njit(cache=True)
+def is_eyeish(b, p, c):
+    """All four neighbours are c or off-board."""
+    color = b[0]
+    w = b[8][M_W]
+    for q in (p - w, p - 1, p + 1, p + w):
+        cq = color[q]
+        if cq != c and cq != OFF:
+            return False
+    return True
+
+
+@njit(cache=True)
+def is_eye(b, p, c):
+    """Single-point eye of c that playouts must not fill: eyeish and not false by diagonals."""
+    if not is_eyeish(b, p, c):
+        return False
+    color = b[0]
+    w = b[8][M_W]
+    bad = 0
+    edge = 0
+    for q in (p - w - 1, p - w + 1, p + w - 1, p + w + 1):
+        cq = color[q]
+        if cq == OFF:
+            edge = 1
+        elif cq == 3 - c:
+            bad += 1
+    return bad + edge < 2
+
+
+@njit(cache=True)
+def area_score(b, komi):
+    """Tromp-Taylor area score from black's point of view: stones + empty regions that reach
+    only one colour, minus komi."""
+    color = b[0]
+    mark = b[7]
+    meta = b[8]
+    n = meta[M_N]
+    w = meta[M_W]
+    st = _next_stamp(b)
+    stack = np.empty(w * w, dtype=np.int32)
+    score = 0.0
+    for r in range(n):
+        for cc in range(n):
+            p = (r + 1) * w + cc + 1
+            cp = color[p]
+            if cp == BLACK:
+                score += 1.0
+            elif cp == WHITE:
+                score -= 1.0
+            elif mark[p] != st:
+                # flood the empty region
+                sp = 0
+                stack[sp] = p
+                sp += 1
+                mark[p] = st
+                size = 0
+                touch = 0
+                while sp > 0:
+                    sp -= 1
+                    s = stack[sp]
+                    size += 1
+                    for q in (s - w, s - 1, s + 1, s + w):
+                        cq = color[q]
+                        if cq == EMPTY:
+                            if mark[q] != st:
+                                mark[q] = st
+                                stack[sp] = q
+                                sp += 1
+                        elif cq != OFF:
+                            touch |= cq
+                if touch == BLACK:
+                    score += size
+                elif touch == WHITE:
+                    score -= size
+    return score - komi
+
+
+@njit(cache=True)
+def area_owner(b, out):
+    """Tromp-Taylor owner of each on-board point into out (int8[N*N], row-major from the top):
+    1 black, -1 white, 0 neutral."""
+    color = b[0]
+    mark = b[7]
+    meta = b[8]
+    n = meta[M_N]
+    w = meta[M_W]
+    st = _next_stamp(b)
+    stack = np.empty(w * w, dtype=np.int32)
+    region = np.empty(w * w, dtype=np.int32)
+    for r in range(n):
+        for cc in range(n):
+            p = (r + 1) * w + cc + 1
+            cp = color[p]
+            if cp == BLACK:
+                out[r * n + cc] = 1
+            elif cp == WHITE:
+                out[r * n + cc] = -1
+            elif mark[p] != st:
+                sp = 0
+                stack[sp] = p
+                sp += 1
+                mark[p] = st
+                nreg = 0
+                touch = 0
+                while sp > 0:
+                    sp -= 1
+                    s = stack[sp]
+                    region[nreg] = s
+                    nreg += 1
+                    for q in (s - w, s - 1, s + 1, s + w):
+                        cq = color[q]
+                        if cq == EMPTY:
+                            if mark[q] != st:
+                                mark[q] = st
+                                stack[sp] = q
+                                sp += 1
+                        elif cq != OFF:
+                            touch |= cq
+                v = 0
+                if touch == BLACK:
+                    v = 1
+                elif touch == WHITE:
+                    v = -1
+                for i in range(nreg):
+                    s = region[i]
+                    out[(s // w - 1) * n + (s % w - 1)] = v
+
+
+@njit(cache=True)
+def legal_moves(b, c, out):
+    """Write the legal points for c (no pass) into out; return their count."""
+    k = 0
+    empt = b[5]
+    for i in range(b[8][M_NEMPTY]):
+        p = empt[i]
+        if is_legal(b, p, c):
+            out[k] = p
+            k += 1
+    return k
+
+
+@njit(cache=True)
+def libs_after(b, p, c):
+    """Liberties of c's chain at p if c played there (captures counted), without playing."""
+    color = b[0]
+    head = b[2]
+    libs = b[3]
+    csize = b[4]
+    nxt = b[1]
+    mark = b[7]
+    w = b[8][M_W]
+    st = _next_stamp(b)
+    mark[p] = st
+    n = 0
+    # opponent chains captured by p: adjacent to p with p as their last liberty
+    k0 = -1
+    k1 = -1
+    k2 = -1
+    k3 = -1
+    for q in (p - w, p - 1, p + 1, p + w):
+        cq = color[q]
+        if cq == EMPTY:
+            if mark[q] != st:
+                mark[q] = st
+                n += 1
+        elif cq == 3 - c and libs[head[q]] == 1:
+            hq = head[q]
+            if k0 == -1:
+                k0 = hq
+            elif k1 == -1:
+                k1 = hq
+            elif k2 == -1:
+                k2 = hq
+            else:
+                k3 = hq
+            if mark[q] != st:
+                mark[q] = st
+                n += 1
+    for q in (p - w, p - 1, p + 1, p + w):
+        if color[q] == c:
+            h = head[q]
+            s = h
+            while True:
+                for r in (s - w, s - 1, s + 1, s + w):
+                    cr = color[r]
+                    if mark[r] == st:
+                        continue
+                    if cr == EMPTY:
+                        mark[r] = st
+                        n += 1
+                    elif cr == 3 - c:
+                        hr = head[r]
+                        if hr == k0 or hr == k1 or hr == k2 or hr == k3:
+                            mark[r] = st
+                            n += 1
+                s = nxt[s]
+                if s == h:
+                    break
+    return n
+
+
+# ---- coordinate helpers (Python side) ----
+
+def point(n, row, col):
+    """Padded index of (row from top, col from left), both 0-based."""
+    return (row + 1) * (n + 2) + col + 1
+
+
+def rowcol(n, p):
+    w = n + 2
+    return p // w - 1, p % w - 1
+
+
+def to_action(n, p):
+    """Padded point -> action index 0..N*N (N*N = pass), row-major from the top-left."""
+    if p == PASS:
+        return n * n
+    r, c = rowcol(n, p)
+    return r * n + c
+
+
+def from_action(n, a):
+    if a == n * n:
+        return PASS
+    return point(n, a // n, a % n)

@@ -1,0 +1,225 @@
+"""GameState: the rules of a whole game on top of the fast board.
+
+The fast board (``engine.board``) knows captures, liberties and simple ko. ``GameState``
+adds what a game needs and the tree does not: the full move history, undo to any depth,
+superko (positional by default, situational, or plain simple ko), passes and the end of
+the game, a move limit, komi, handicap stones (GTP fixed placements and free placement)
+and Tromp-Taylor area scoring.
+
+Undo keeps a snapshot of the fast board per move: a few KB on 19x19, and it makes undo
+exact, captures and ko included.
+
+Everything here is Python: it runs once per real move, never inside the search.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import board as fb
+from engine.board import BLACK, WHITE, EMPTY, PASS, M_HASH, M_KO, M_KO_COLOR, M_LAST, M_LAST2, M_PASSES, M_MOVES, M_TOMOVE
+from engine.coords import format_vertex
+
+KO_RULES = ("simple", "positional", "situational")
+
+
+class IllegalMove(ValueError):
+    """A move the rules forbid; the state is left unchanged."""
+
+
+@dataclass(frozen=True)
+class Move:
+    color: int  # BLACK or WHITE
+    point: int  # padded point or PASS
+
+
+def handicap_points(n, count):
+    """GTP 2 fixed handicap placements (section 4.1.1) as padded points."""
+    if n < 7:
+        raise ValueError("fixed handicap needs a board of 7x7 or larger")
+    limit = 4 if (n == 7 or n % 2 == 0) else 9
+    if not 2 <= count <= limit:
+        raise ValueError(f"handicap must be 2..{limit} on {n}x{n}")
+    e = 3 if n >= 13 else 2
+    lo, hi, mid = e, n - 1 - e, n // 2
+    # (row from top, col): D4 Q16 D16 Q4 D10 Q10 K4 K16 K10 on 19x19
+    ll, ur, ul, lr = (hi, lo), (lo, hi), (lo, lo), (hi, hi)
+    ml, mr, mb, mt, cc = (mid, lo), (mid, hi), (hi, mid), (lo, mid), (mid, mid)
+    table = {
+        2: [ll, ur], 3: [ll, ur, ul], 4: [ll, ur, ul, lr], 5: [ll, ur, ul, lr, cc],
+        6: [ll, ur, ul, lr, ml, mr], 7: [ll, ur, ul, lr, ml, mr, cc],
+        8: [ll, ur, ul, lr, ml, mr, mb, mt], 9: [ll, ur, ul, lr, ml, mr, mb, mt, cc],
+    }
+    return [fb.point(n, r, c) for r, c in table[count]]
+
+
+class GameState:
+    """A game in progress. ``to_move`` is the colour whose turn it is by alternation; GTP may
+    still play either colour at any time."""
+
+    def __init__(self, size=19, komi=7.5, ko_rule="positional", move_limit=None):
+        if not 2 <= size <= fb.MAX_N:
+            raise ValueError(f"board size must be 2..{fb.MAX_N}, got {size}")
+        if ko_rule not in KO_RULES:
+            raise ValueError(f"ko rule must be one of {KO_RULES}")
+        self.size = size
+        self.komi = float(komi)
+        self.ko_rule = ko_rule
+        self.move_limit = move_limit if move_limit is not None else 3 * size * size
+        self.board = fb.new_board(size)
+        self.history = []  # Move per move played, in order
+        self.handicap = 0  # handicap stones placed before the first move
+        self._snapshots = []  # board before each move, for undo
+        self._seen = [self._key()]  # superko keys of every position so far
+
+    # -- state --------------------------------------------------------------------
+    @property
+    def to_move(self):
+        return int(self.board[8][M_TOMOVE])
+
+    @to_move.setter
+    def to_move(self, c):
+        self.board[8][M_TOMOVE] = c
+
+    @property
+    def hash(self):
+        return int(self.board[8][M_HASH])
+
+    def _key(self, board=None):
+        b = self.board if board is None else board
+        h = int(b[8][M_HASH])
+        if self.ko_rule == "situational":
+            return (h, int(b[8][M_TOMOVE]))
+        return h
+
+    def color_at(self, p):
+        return int(self.board[0][p])
+
+    def copy(self):
+        g = GameState.__new__(GameState)
+        g.size, g.komi, g.ko_rule, g.move_limit = self.size, self.komi, self.ko_rule, self.move_limit
+        g.board = fb.copy_board(self.board)
+        g.history = list(self.history)
+        g.handicap = self.handicap
+        g._snapshots = list(self._snapshots)  # snapshots are never mutated, sharing is safe
+        g._seen = list(self._seen)
+        return g
+
+    # -- moves --------------------------------------------------------------------
+    def check_move(self, color, p):
+        """None if ``color`` may play ``p``, otherwise the reason as text."""
+        if p == PASS:
+            return None
+        n = self.size
+        w = n + 2
+        if not (0 <= p < w * w) or self.board[0][p] == fb.OFF:
+            return "off board"
+        if self.board[0][p] != EMPTY:
+            return "occupied"
+        if not fb.is_legal(self.board, p, color):
+            if self.board[8][M_KO] == p and self.board[8][M_KO_COLOR] == color:
+                return "ko"
+            return "suicide"
+        if self.ko_rule != "simple":
+            nb = fb.copy_board(self.board)
+            fb.play(nb, p, color)
+            if self._key(nb) in self._seen:
+                return "superko"
+        return None
+
+    def is_legal(self, color, p):
+        return self.check_move(color, p) is None
+
+    def legal_points(self, color=None):
+        """All legal board points (no pass) for ``color`` under this game's ko rule."""
+        c = self.to_move if color is None else color
+        out = np.empty(len(self.board[0]), dtype=np.int32)
+        k = fb.legal_moves(self.board, c, out)
+        pts = [int(x) for x in out[:k]]
+        if self.ko_rule == "simple":
+            return pts
+        return [p for p in pts if self.check_move(c, p) is None]
+
+    def play(self, color, p):
+        """Play a move or raise IllegalMove (state unchanged)."""
+        reason = self.check_move(color, p)
+        if reason is not None:
+            raise IllegalMove(f"illegal move {format_vertex(p, self.size)}: {reason}")
+        self._snapshots.append(fb.copy_board(self.board))
+        fb.play(self.board, p, color)
+        self.history.append(Move(color, p))
+        self._seen.append(self._key())
+
+    def undo(self):
+        """Take back the last move; returns False when there is none."""
+        if not self.history:
+            return False
+        self.board = self._snapshots.pop()
+        self.history.pop()
+        self._seen.pop()
+        return True
+
+    @property
+    def passes(self):
+        return int(self.board[8][M_PASSES])
+
+    @property
+    def last_move(self):
+        return self.history[-1] if self.history else None
+
+    def is_over(self):
+        return self.passes >= 2 or len(self.history) >= self.move_limit
+
+    # -- setup ----------------------------------------------------------------------
+    def place_stones(self, color, points):
+        """Put setup stones (handicap, SGF AB/AW) on the board; not moves, cannot be undone."""
+        if self.history:
+            raise ValueError("setup stones only before the first move")
+        for p in points:
+            if self.board[0][p] != EMPTY:
+                raise ValueError(f"{format_vertex(p, self.size)} is occupied")
+            if fb.libs_after(self.board, p, color) == 0 or fb.play(self.board, p, color):
+                raise ValueError("setup stones may not capture or be captured")
+        m = self.board[8]
+        m[M_KO] = -1
+        m[M_LAST] = -2
+        m[M_LAST2] = -2
+        m[M_PASSES] = 0
+        m[M_MOVES] = 0
+        self._seen = [self._key()]
+
+    def set_handicap(self, points):
+        """Black handicap stones; white moves first afterwards."""
+        if len(points) < 2:
+            raise ValueError("handicap needs at least 2 stones")
+        if self.history or np.any((self.board[0] == BLACK) | (self.board[0] == WHITE)):
+            raise ValueError("board not empty")
+        self.place_stones(BLACK, points)
+        self.handicap = len(points)
+        self.to_move = WHITE
+        self._seen = [self._key()]
+
+    # -- scoring --------------------------------------------------------------------
+    def score(self):
+        """Tromp-Taylor area score, black minus white minus komi (no dead-stone removal)."""
+        return float(fb.area_score(self.board, self.komi))
+
+    def owner(self):
+        """Tromp-Taylor ownership per point, int8[N*N] row-major from the top: 1 / -1 / 0."""
+        out = np.zeros(self.size * self.size, dtype=np.int8)
+        fb.area_owner(self.board, out)
+        return out
+
+    def stones(self):
+        """Colour array int8[N, N] (row 0 = top), 0 empty, 1 black, 2 white."""
+        n = self.size
+        w = n + 2
+        return self.board[0].reshape(w, w)[1:n + 1, 1:n + 1].copy()
+
+
+def result_string(score):
+    """``B+3.5`` / ``W+0.5`` / ``0`` (jigo) from a black-minus-white score."""
+    if score > 0:
+        return f"B+{score:g}"
+    if score < 0:
+        return f"W+{-score:g}"
+    return "0"
