@@ -115,8 +115,15 @@ def copy_board(b):
 @njit(cache=True)
 def copy_into(dst, src):
     """Overwrite ``dst`` with ``src`` (same size) without allocating."""
-    for i in range(9):
-        dst[i][:] = src[i]
+    dst[0][:] = src[0]
+    dst[1][:] = src[1]
+    dst[2][:] = src[2]
+    dst[3][:] = src[3]
+    dst[4][:] = src[4]
+    dst[5][:] = src[5]
+    dst[6][:] = src[6]
+    dst[7][:] = src[7]
+    dst[8][:] = src[8]
 
 
 @njit(cache=True, inline="always")
