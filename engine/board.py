@@ -626,3 +626,51 @@ def from_action(n, a):
     if a == n * n:
         return PASS
     return point(n, a // n, a % n)
+
+
+@njit(cache=True)
+def hash_after(b, p, c):
+    """Stone hash of the position after c plays the legal move p, without playing it:
+    the new stone plus the chains it captures. Used for superko checks."""
+    meta = b[8]
+    h = meta[M_HASH]
+    if p == PASS:
+        return h
+    color = b[0]
+    nxt = b[1]
+    head = b[2]
+    libs = b[3]
+    w = meta[M_W]
+    opp = 3 - c
+    h ^= ZOBRIST[c, p]
+    s0 = -1
+    s1 = -1
+    s2 = -1
+    for q in (p - w, p - 1, p + 1, p + w):
+        if color[q] != opp:
+            continue
+        hq = head[q]
+        if libs[hq] != 1 or hq == s0 or hq == s1 or hq == s2:
+            continue
+        if s0 == -1:
+            s0 = hq
+        elif s1 == -1:
+            s1 = hq
+        else:
+            s2 = hq
+        s = hq
+        while True:
+            h ^= ZOBRIST[opp, s]
+            s = nxt[s]
+            if s == hq:
+                break
+    return h
+
+
+@njit(cache=True)
+def legal_moves_hashes(b, c, out, hashes):
+    """Like ``legal_moves`` but also writes the stone hash after each move (for superko)."""
+    k = legal_moves(b, c, out)
+    for i in range(k):
+        hashes[i] = hash_after(b, out[i], c)
+    return k

@@ -21,6 +21,9 @@ def parse_diagram(text):
     """Diagram -> int8[N, N] colours (row 0 = top)."""
     rows = []
     for line in text.strip("\n").splitlines():
+        letters = line.replace(" ", "")
+        if letters.isalpha() and set(letters) - {"X", "O", "x", "o"}:
+            continue  # a column-letter line such as "A B C ... O P Q"
         cells = [ch for ch in line if ch in _CHARS]
         if cells:
             rows.append([_CHARS[ch] for ch in cells])
@@ -37,8 +40,7 @@ def state_from_diagram(text, to_move=BLACK, komi=0.0, ko_rule="positional"):
     g = GameState(n, komi=komi, ko_rule=ko_rule)
     for c in (BLACK, WHITE):
         g.place_stones(c, [point(n, r, k) for r, k in zip(*np.nonzero(grid == c))])
-    g.to_move = to_move
-    g._seen = [g._key()]
+    g.set_to_move(to_move)
     return g
 
 

@@ -69,7 +69,8 @@ class GameState:
         self.history = []  # Move per move played, in order
         self.handicap = 0  # handicap stones placed before the first move
         self._snapshots = []  # board before each move, for undo
-        self._seen = [self._key()]  # superko keys of every position so far
+        self._initial = fb.copy_board(self.board)  # board before the first move (setup stones)
+        self._reset_seen()
 
     # -- state --------------------------------------------------------------------
     @property
@@ -78,11 +79,33 @@ class GameState:
 
     @to_move.setter
     def to_move(self, c):
-        self.board[8][M_TOMOVE] = c
+        self.set_to_move(c)
+
+    def set_to_move(self, color):
+        """Change the side to move (setup, SGF PL, handicap) and refresh the superko key of the
+        current position, which includes the side to move under situational superko."""
+        self.board[8][M_TOMOVE] = color
+        key = self._key()
+        old = self._seen[-1]
+        self._seen_set[old] -= 1
+        if not self._seen_set[old]:
+            del self._seen_set[old]
+        self._seen[-1] = key
+        self._seen_set[key] = self._seen_set.get(key, 0) + 1
+        if not self.history:
+            self._initial[8][M_TOMOVE] = color
+
+    def initial_board(self):
+        """The board before the first move: setup and handicap stones, first player to move."""
+        return self._initial
 
     @property
     def hash(self):
         return int(self.board[8][M_HASH])
+
+    def _reset_seen(self):
+        self._seen = [self._key()]  # superko key of every position so far, in order
+        self._seen_set = {self._seen[0]: 1}  # the same keys with their multiplicity
 
     def _key(self, board=None):
         b = self.board if board is None else board
@@ -101,7 +124,9 @@ class GameState:
         g.history = list(self.history)
         g.handicap = self.handicap
         g._snapshots = list(self._snapshots)  # snapshots are never mutated, sharing is safe
+        g._initial = self._initial
         g._seen = list(self._seen)
+        g._seen_set = dict(self._seen_set)
         return g
 
     # -- moves --------------------------------------------------------------------
@@ -119,12 +144,14 @@ class GameState:
             if self.board[8][M_KO] == p and self.board[8][M_KO_COLOR] == color:
                 return "ko"
             return "suicide"
-        if self.ko_rule != "simple":
-            nb = fb.copy_board(self.board)
-            fb.play(nb, p, color)
-            if self._key(nb) in self._seen:
-                return "superko"
+        if self.ko_rule != "simple" and self._repeats(int(fb.hash_after(self.board, p, color)), color):
+            return "superko"
         return None
+
+    def _repeats(self, stone_hash, color):
+        """Would the position with this stone hash, ``color`` having just moved, repeat one?"""
+        key = (stone_hash, 3 - color) if self.ko_rule == "situational" else stone_hash
+        return key in self._seen_set
 
     def is_legal(self, color, p):
         return self.check_move(color, p) is None
@@ -133,11 +160,11 @@ class GameState:
         """All legal board points (no pass) for ``color`` under this game's ko rule."""
         c = self.to_move if color is None else color
         out = np.empty(len(self.board[0]), dtype=np.int32)
-        k = fb.legal_moves(self.board, c, out)
-        pts = [int(x) for x in out[:k]]
+        hashes = np.empty(len(self.board[0]), dtype=np.int64)
+        k = fb.legal_moves_hashes(self.board, c, out, hashes)
         if self.ko_rule == "simple":
-            return pts
-        return [p for p in pts if self.check_move(c, p) is None]
+            return [int(x) for x in out[:k]]
+        return [int(p) for p, h in zip(out[:k], hashes[:k]) if not self._repeats(int(h), c)]
 
     def play(self, color, p):
         """Play a move or raise IllegalMove (state unchanged)."""
@@ -147,7 +174,9 @@ class GameState:
         self._snapshots.append(fb.copy_board(self.board))
         fb.play(self.board, p, color)
         self.history.append(Move(color, p))
-        self._seen.append(self._key())
+        key = self._key()
+        self._seen.append(key)
+        self._seen_set[key] = self._seen_set.get(key, 0) + 1
 
     def undo(self):
         """Take back the last move; returns False when there is none."""
@@ -155,7 +184,10 @@ class GameState:
             return False
         self.board = self._snapshots.pop()
         self.history.pop()
-        self._seen.pop()
+        key = self._seen.pop()
+        self._seen_set[key] -= 1
+        if not self._seen_set[key]:
+            del self._seen_set[key]
         return True
 
     @property
@@ -185,7 +217,8 @@ class GameState:
         m[M_LAST2] = -2
         m[M_PASSES] = 0
         m[M_MOVES] = 0
-        self._seen = [self._key()]
+        self._initial = fb.copy_board(self.board)
+        self._reset_seen()
 
     def set_handicap(self, points):
         """Black handicap stones; white moves first afterwards."""
@@ -195,8 +228,7 @@ class GameState:
             raise ValueError("board not empty")
         self.place_stones(BLACK, points)
         self.handicap = len(points)
-        self.to_move = WHITE
-        self._seen = [self._key()]
+        self.set_to_move(WHITE)
 
     # -- scoring --------------------------------------------------------------------
     def score(self):

@@ -1,48 +1,1009 @@
 """Playouts (rollouts) in Numba: play a position to the end and score it.
 
 ``run_playout(b, rng, mode, komi, pat_weights)`` plays from ``b`` (mutated: pass a copy)
-with the side to move in ``b``'s meta, until two passes or a move cap, and returns the
-Tromp-Taylor score for black (komi subtracted).
+with the side to move in ``b``'s meta, until two passes in a row or a cap of 3*N*N
+playout moves, and returns the Tromp-Taylor area score, black minus white minus komi.
+A board whose game is already over (two passes) is scored as it stands. Playouts know
+only simple ko (the fast board's rule); superko is the tree's business.
 
-Modes: MODE_LIGHT = uniform among legal moves that do not fill an own single-point eye.
+Modes
+-----
+MODE_LIGHT (0)
+    Uniform among the legal moves that do not fill an own single-point eye (``is_eye``);
+    pass when there is none.
+MODE_HEURISTIC (1)
+    Light plus the tactical layer of MoGo / Pachi style playouts, tried in this order,
+    each rule taken with a fixed probability so the playouts stay varied:
+
+    1. capture: an opponent chain in atari at or next to the last move is captured;
+    2. save: an own chain next to the last move in atari escapes, by capturing an
+       adjacent chain in atari or by extending when the extension gains liberties;
+    3. shape: a 3x3 pattern of ``PAT3_GOOD`` (hane, cut, side moves) on an empty
+       neighbour of the last move, unless it is a self-atari;
+    4. otherwise a light random move that does not put a chain of ``SELF_ATARI_MIN`` or
+       more stones in atari.
+MODE_PATTERN (2)
+    Weighted random choice: a legal non-eye point ``p`` is chosen with probability
+    proportional to ``pat_weights[pattern_code(b, p, c)]``. A learned rollout policy plugs
+    in here (``weights_from_logits`` turns softmax logits into weights; a zero weight
+    means never). Weights are kept per point and per colour and refreshed only around
+    the points a move changed; sampling walks row sums, so a move costs O(N) work.
+
+3x3 pattern code
+----------------
+``pattern_code(b, p, c)`` describes the 8 neighbours of ``p`` for the player ``c`` to
+move, 2 bits each: 0 empty, 1 own stone, 2 opponent stone, 3 off board. Neighbour ``i``
+sits at bits ``2i, 2i+1``, in reading order NW, N, NE, W, E, SW, S, SE (N is towards the
+top row). Codes range over 4^8 = 65536 values, so a weight table is ``float32[65536]``.
+The centre (the move) is empty and not encoded. ``transform_code`` maps a code through
+the 8 board symmetries and ``symmetrize`` averages a table over them;
+``code_from_rows`` writes a code from a small 3x3 diagram.
+
+Speed
+-----
+The hot functions take the board's arrays one by one instead of the board tuple:
+pulling arrays out of a tuple costs Numba reference-count updates, which were most of
+the time of a playout move. A light move is drawn without replacement from the
+empty-point list (a rejected point is swapped behind the live range, ``eidx`` kept in
+step) and played by ``_play`` (same result as ``engine.board.play``; several chains
+joining gain only the liberties of the smaller chains, instead of a full recount). The
+final score reads only the empty points, which at the end of a playout are nearly all
+single-point eyes or shared liberties; a region scan is the fallback.
+
+Also here: ``heuristic_priors`` (prior distribution over moves for the tree search),
+``flat_mc_move`` (flat Monte-Carlo move choice, a baseline player and the benchmark's
+yardstick of playout quality) and ``playout_owner_sum`` (ownership summed over many
+playouts, for ``engine.scoring``).
 """
 import numpy as np
 from numba import njit
 
-from engine.board import (EMPTY, PASS, M_N, M_NEMPTY, M_TOMOVE, M_PASSES, area_score,
-                          is_eye, is_legal, play)
-from engine.rng import rand_below
+from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, ZOBRIST, M_CAPB, M_CAPW, M_HASH,
+                          M_KO, M_KO_COLOR, M_LAST, M_LAST2, M_MOVES, M_N, M_NEMPTY,
+                          M_PASSES, M_STAMP, M_TOMOVE, M_W, area_owner, area_score,
+                          copy_board, copy_into)
+from engine.rng import rand_below, rand_float
 
 MODE_LIGHT = 0
+MODE_HEURISTIC = 1
+MODE_PATTERN = 2
+MODES = {"light": MODE_LIGHT, "heuristic": MODE_HEURISTIC, "pattern": MODE_PATTERN}
+
+# Heuristic playout policy: probability of applying a rule when it has a candidate.
+P_CAPTURE = 0.9  # capture an opponent chain in atari at or next to the last move
+P_SAVE = 0.9  # save an own chain in atari next to the last move
+P_PATTERN = 0.9  # play a good 3x3 shape next to the last move
+P_SELF_ATARI_REJECT = 0.95  # reject a random move that self-ataris a big chain
+SELF_ATARI_MIN = 3  # random moves avoid putting chains this big (after the move) in atari
+
+# Heuristic priors for the tree: a legal point starts at weight 1.
+PRIOR_PASS = 0.05  # weight of pass
+PRIOR_CAPTURE = 6.0  # added for a capture, plus PRIOR_CAPTURE_STONE per stone captured
+PRIOR_CAPTURE_STONE = 1.0
+PRIOR_SAVE = 5.0  # added for extending an own chain in atari to two or more liberties
+PRIOR_ATARI = 1.5  # factor for an atari on an opponent chain that is not a self-atari
+PRIOR_PATTERN = 3.0  # factor for a good 3x3 shape
+PRIOR_NEAR_LAST = 1.5  # factor for the 8 neighbours of the last move
+PRIOR_SELF_ATARI = 0.1  # factor for a self-atari of a chain of two or more stones
+PRIOR_EYE_FILL = 0.01  # factor for filling an own single-point eye
+PRIOR_EDGE_EMPTY = 0.3  # factor for a first-line point with an empty 3x3 around it
+
+
+# ---------------------------------------------------------------------------------------
+# 3x3 patterns (Python side: tables, symmetries)
+
+_CELLS = ((0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (2, 2))  # code order
+
+
+def _grid_variants(rows):
+    """The 8 rotations / reflections of a 3x3 grid (lists of lists)."""
+    g = [list(r) for r in rows]
+    out = []
+    for _ in range(4):
+        g = [list(r) for r in zip(*g[::-1])]
+        out.append(g)
+        out.append([r[::-1] for r in g])
+    return out
+
+
+def _build_pat3_table():
+    """Boolean table over pattern codes: the MoGo / michi playout shapes (hane, cut, side
+    moves) in all rotations and reflections, for either colour. In the source, ``X`` and
+    ``O`` are the two colours, ``x`` / ``o`` "not X" / "not O", ``#`` off board, ``?`` any."""
+    src = [
+        ["XOX", "...", "???"],  # hane: enclosing hane
+        ["XO.", "...", "?.?"],  # hane: non-cutting hane
+        ["XO?", "X..", "x.?"],  # hane: magari
+        [".O.", "X..", "..."],  # katatsuke or diagonal attachment
+        ["XO?", "O.o", "?o?"],  # cut1: unprotected cut
+        ["XO?", "O.X", "???"],  # cut1: peeped cut
+        ["?X?", "O.O", "ooo"],  # cut2 (de)
+        ["OX?", "o.O", "???"],  # cut keima
+        ["X.?", "O.?", "##?"],  # side: chase
+        ["OX?", "X.O", "###"],  # side: block side cut
+        ["?X?", "x.O", "###"],  # side: block side connection
+        ["?XO", "x.x", "###"],  # side: sagari
+        ["?OX", "X.O", "###"],  # side: cut
+    ]
+    allowed = {".": (0,), "X": (1,), "O": (2,), "#": (3,), "x": (0, 2, 3), "o": (0, 1, 3),
+               "?": (0, 1, 2, 3)}
+    swap = {"X": "O", "O": "X", "x": "o", "o": "x"}
+    table = np.zeros(65536, dtype=np.uint8)
+    for pat in src:
+        for g in _grid_variants(pat):
+            for swapped in (False, True):
+                codes = np.zeros(1, dtype=np.int64)
+                for i, (r, c) in enumerate(_CELLS):
+                    ch = swap.get(g[r][c], g[r][c]) if swapped else g[r][c]
+                    vals = np.array(allowed[ch], dtype=np.int64) << (2 * i)
+                    codes = (codes[:, None] + vals[None, :]).ravel()
+                table[codes] = 1
+    return table
+
+
+# 1 where the 3x3 neighbourhood (code for the player to move) is a good playout shape.
+PAT3_GOOD = _build_pat3_table()
+
+
+def code_from_rows(rows):
+    """Pattern code from a 3x3 diagram for the player to move: ``X`` own stone, ``O``
+    opponent stone, ``.`` empty, ``#`` off board; the centre must be ``.``."""
+    if len(rows) != 3 or any(len(r) != 3 for r in rows):
+        raise ValueError("a pattern diagram is 3 rows of 3 characters")
+    if rows[1][1] != ".":
+        raise ValueError("the centre of a pattern is the (empty) move point")
+    val = {".": 0, "X": 1, "O": 2, "#": 3}
+    code = 0
+    for i, (r, c) in enumerate(_CELLS):
+        ch = rows[r][c]
+        if ch not in val:
+            raise ValueError(f"unknown pattern character {ch!r}")
+        code |= val[ch] << (2 * i)
+    return code
+
+
+def transform_code(code, k):
+    """Code of the same neighbourhood after board symmetry k (0..7): a left-right mirror
+    when k >= 4, then k % 4 clockwise quarter turns."""
+    vals = [(code >> (2 * i)) & 3 for i in range(8)]
+    g = [[vals[0], vals[1], vals[2]], [vals[3], 0, vals[4]], [vals[5], vals[6], vals[7]]]
+    if k >= 4:
+        g = [r[::-1] for r in g]
+    for _ in range(k % 4):
+        g = [list(r) for r in zip(*g[::-1])]
+    return sum(g[r][c] << (2 * i) for i, (r, c) in enumerate(_CELLS))
+
+
+def symmetrize(weights):
+    """Average a pattern table over the 8 board symmetries."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (65536,):
+        raise ValueError(f"pattern weights must have shape (65536,), got {w.shape}")
+    acc = np.zeros(65536)
+    for k in range(8):
+        acc += w[np.array([transform_code(c, k) for c in range(65536)])]
+    return (acc / 8).astype(np.float32)
+
+
+def weights_from_logits(logits):
+    """Softmax logits per pattern code -> MODE_PATTERN weights (exp, largest weight 1)."""
+    z = np.asarray(logits, dtype=np.float64)
+    if z.shape != (65536,):
+        raise ValueError(f"pattern logits must have shape (65536,), got {z.shape}")
+    return np.exp(z - z.max()).astype(np.float32)
+
+
+def default_pattern_weights(good=8.0):
+    """MODE_PATTERN weights from the built-in shapes: 1 everywhere, ``good`` on PAT3_GOOD."""
+    w = np.ones(65536, dtype=np.float32)
+    w[PAT3_GOOD.astype(bool)] = good
+    return w
+
+
+def check_pattern_weights(pat_weights, mode):
+    """The weight table a mode needs, as float32; a clear error for a bad one."""
+    w = np.ascontiguousarray(pat_weights, dtype=np.float32)
+    if mode == MODE_PATTERN:
+        if w.shape != (65536,):
+            raise ValueError(f"MODE_PATTERN needs float32[65536] weights, got shape {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("pattern weights must be finite and non-negative")
+    elif mode not in (MODE_LIGHT, MODE_HEURISTIC):
+        raise ValueError(f"unknown playout mode {mode}")
+    return w
+
+
+# ---------------------------------------------------------------------------------------
+# Jitted helpers on the board's arrays
+
+@njit(cache=True, inline="always")
+def _stamp(meta):
+    meta[M_STAMP] += 1
+    return np.int32(meta[M_STAMP])
+
+
+@njit(cache=True, inline="always")
+def _swap_colors(x):
+    """Swap the values 1 and 2 in every 2-bit field of a pattern code (black <-> white)."""
+    d = (x ^ (x >> 1)) & 0x5555
+    return x ^ (d | (d << 1))
+
+
+@njit(cache=True, inline="always")
+def _code_black(color, w, p):
+    """Pattern code of p for black to move."""
+    return (np.int32(color[p - w - 1])
+            | (np.int32(color[p - w]) << 2)
+            | (np.int32(color[p - w + 1]) << 4)
+            | (np.int32(color[p - 1]) << 6)
+            | (np.int32(color[p + 1]) << 8)
+            | (np.int32(color[p + w - 1]) << 10)
+            | (np.int32(color[p + w]) << 12)
+            | (np.int32(color[p + w + 1]) << 14))
+
+
+@njit(cache=True, inline="always")
+def _code(color, w, p, c):
+    x = _code_black(color, w, p)
+    if c == WHITE:
+        x = _swap_colors(x)
+    return x
 
 
 @njit(cache=True)
-def choose_light(b, c, rng):
-    """Random legal non-eye-filling move for c: random start in the empty list, then scan."""
-    empt = b[5]
-    ne = b[8][M_NEMPTY]
-    if ne == 0:
-        return PASS
-    start = rand_below(rng, ne)
-    for i in range(ne):
-        k = start + i
-        if k >= ne:
-            k -= ne
+def pattern_code(b, p, c):
+    """3x3 pattern code of point p for the player c to move (see the module docstring)."""
+    return _code(b[0], b[8][M_W], p, c)
+
+
+@njit(cache=True)
+def _remove_chain(color, nxt, head, libs, empt, eidx, meta, h):
+    """Remove the chain headed by h, giving liberties to the adjacent chains (as
+    ``engine.board._remove_chain``). Returns the stones removed."""
+    w = meta[M_W]
+    dead = color[h]
+    n = 0
+    s = h
+    while True:
+        color[s] = EMPTY
+        meta[M_HASH] ^= ZOBRIST[dead, s]
+        k = meta[M_NEMPTY]
+        empt[k] = s
+        eidx[s] = k
+        meta[M_NEMPTY] = k + 1
+        h0 = -1
+        h1 = -1
+        h2 = -1
+        for q in (s - w, s - 1, s + 1, s + w):
+            cq = color[q]
+            if cq == EMPTY or cq == OFF or cq == dead:
+                continue
+            hq = head[q]
+            if hq == h0 or hq == h1 or hq == h2:
+                continue
+            libs[hq] += 1
+            if h0 == -1:
+                h0 = hq
+            elif h1 == -1:
+                h1 = hq
+            else:
+                h2 = hq
+        n += 1
+        s2 = nxt[s]
+        nxt[s] = s
+        head[s] = s
+        s = s2
+        if s == h:
+            break
+    return n
+
+
+@njit(cache=True, inline="always")
+def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
+    """Play c at the legal board point p: the effect of ``engine.board.play``, in one pass
+    over the neighbours. Returns the stones captured."""
+    w = meta[M_W]
+    opp = 3 - c
+    meta[M_LAST2] = meta[M_LAST]
+    meta[M_LAST] = p
+    meta[M_MOVES] += 1
+    meta[M_TOMOVE] = opp
+    meta[M_PASSES] = 0
+
+    color[p] = c
+    meta[M_HASH] ^= ZOBRIST[c, p]
+    i = eidx[p]
+    last = meta[M_NEMPTY] - 1
+    q = empt[last]
+    empt[i] = q
+    eidx[q] = i
+    eidx[p] = -1
+    meta[M_NEMPTY] = last
+    head[p] = p
+    nxt[p] = p
+    csize[p] = 1
+    libs[p] = 0
+
+    # one pass: empty neighbours, distinct own chains, opponent chains lose p (once each)
+    nl = 0
+    o0 = -1
+    o1 = -1
+    o2 = -1
+    o3 = -1
+    nown = 0
+    x0 = -1
+    x1 = -1
+    x2 = -1
+    captured = 0
+    cap_point = -1
+    for q in (p - w, p - 1, p + 1, p + w):
+        cq = color[q]
+        if cq == EMPTY:
+            nl += 1
+        elif cq == c:
+            hq = head[q]
+            if hq != o0 and hq != o1 and hq != o2:
+                if nown == 0:
+                    o0 = hq
+                elif nown == 1:
+                    o1 = hq
+                elif nown == 2:
+                    o2 = hq
+                else:
+                    o3 = hq
+                nown += 1
+        elif cq == opp:
+            hq = head[q]
+            if hq != x0 and hq != x1 and hq != x2:
+                if x0 == -1:
+                    x0 = hq
+                elif x1 == -1:
+                    x1 = hq
+                else:
+                    x2 = hq
+                libs[hq] -= 1
+                if libs[hq] == 0:
+                    cap_point = hq
+                    captured += _remove_chain(color, nxt, head, libs, empt, eidx, meta, hq)
+    if captured > 0:
+        # captured neighbours are liberties now (and a later neighbour may have been
+        # counted as empty after its chain went)
+        nl = 0
+        for q in (p - w, p - 1, p + 1, p + w):
+            if color[q] == EMPTY:
+                nl += 1
+        if c == BLACK:
+            meta[M_CAPB] += captured
+        else:
+            meta[M_CAPW] += captured
+    libs[p] = nl
+
+    if nown == 0:
+        hp = p
+    elif nown == 1:
+        # p's empty neighbours that the chain does not already touch are new liberties
+        hb = o0
+        extra = 0
+        for q in (p - w, p - 1, p + 1, p + w):
+            if color[q] != EMPTY:
+                continue
+            shared = False
+            for r in (q - w, q - 1, q + 1, q + w):
+                if r != p and color[r] == c and head[r] == hb:
+                    shared = True
+                    break
+            if not shared:
+                extra += 1
+        libs[hb] = libs[hb] - 1 + extra
+        head[p] = hb
+        nxt[p] = nxt[hb]
+        nxt[hb] = p
+        csize[hb] += 1
+        hp = hb
+    else:
+        # several chains join: the largest keeps its head and its liberty count, which
+        # gains the liberties of p and of the smaller chains that it does not touch
+        hb = o0
+        if csize[o1] > csize[hb]:
+            hb = o1
+        if o2 != -1 and csize[o2] > csize[hb]:
+            hb = o2
+        if o3 != -1 and csize[o3] > csize[hb]:
+            hb = o3
+        st = _stamp(meta)
+        gained = 0
+        for hq in (np.int64(p), np.int64(o0), np.int64(o1), np.int64(o2), np.int64(o3)):
+            if hq == -1 or hq == hb:
+                continue
+            s = hq
+            while True:
+                for r in (s - w, s - 1, s + 1, s + w):
+                    if color[r] == EMPTY and mark[r] != st:
+                        mark[r] = st
+                        touches = False
+                        for t in (r - w, r - 1, r + 1, r + w):
+                            if color[t] == c and head[t] == hb:
+                                touches = True
+                                break
+                        if not touches:
+                            gained += 1
+                s = nxt[s]
+                if s == hq:
+                    break
+        for hq in (np.int64(p), np.int64(o0), np.int64(o1), np.int64(o2), np.int64(o3)):
+            if hq == -1 or hq == hb:
+                continue
+            s = hq
+            while True:
+                head[s] = hb
+                s = nxt[s]
+                if s == hq:
+                    break
+            t = nxt[hb]
+            nxt[hb] = nxt[hq]
+            nxt[hq] = t
+            csize[hb] += csize[hq]
+        libs[hb] = libs[hb] - 1 + gained
+        hp = hb
+
+    # simple ko: a lone stone that captured exactly one stone and has one liberty
+    if captured == 1 and csize[hp] == 1 and libs[hp] == 1:
+        meta[M_KO] = cap_point
+        meta[M_KO_COLOR] = opp
+    else:
+        meta[M_KO] = -1
+    return captured
+
+
+@njit(cache=True, inline="always")
+def _pass(meta, c):
+    meta[M_LAST2] = meta[M_LAST]
+    meta[M_LAST] = PASS
+    meta[M_MOVES] += 1
+    meta[M_TOMOVE] = 3 - c
+    meta[M_KO] = -1
+    meta[M_PASSES] += 1
+
+
+@njit(cache=True)
+def play_fast(b, p, c):
+    """Play c at p (a legal board point or PASS) on board b; same result as
+    ``engine.board.play``. Returns the stones captured."""
+    if p == PASS:
+        _pass(b[8], c)
+        return 0
+    return _play(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], p, c)
+
+
+@njit(cache=True, inline="always")
+def _ok(color, head, libs, w, p, c, ko, koc):
+    """Legal for c (simple ko) and not an own real single-point eye (``is_eye``): the light
+    playout test, reading each neighbour once."""
+    cn = color[p - w]
+    cw = color[p - 1]
+    ce = color[p + 1]
+    cs = color[p + w]
+    if cn == EMPTY or cw == EMPTY or ce == EMPTY or cs == EMPTY:
+        return True
+    if p == ko and c == koc:
+        return False
+    if ((cn == c or cn == OFF) and (cw == c or cw == OFF) and (ce == c or ce == OFF)
+            and (cs == c or cs == OFF)):
+        bad = 0
+        edge = 0
+        for q in (p - w - 1, p - w + 1, p + w - 1, p + w + 1):
+            cq = color[q]
+            if cq == OFF:
+                edge = 1
+            elif cq == 3 - c:
+                bad += 1
+        if bad + edge < 2:
+            return False
+    for q in (p - w, p - 1, p + 1, p + w):
+        cq = color[q]
+        if cq == OFF:
+            continue
+        if cq == c:
+            if libs[head[q]] > 1:
+                return True
+        elif libs[head[q]] == 1:
+            return True
+    return False
+
+
+@njit(cache=True)
+def light_ok(b, p, c):
+    """True when p is a legal move for c that does not fill an own single-point eye."""
+    meta = b[8]
+    return _ok(b[0], b[2], b[3], meta[M_W], p, c, meta[M_KO], meta[M_KO_COLOR])
+
+
+@njit(cache=True, inline="always")
+def _swap_out(empt, eidx, k, m):
+    """Exchange empty-list entries k and m (m is the new end of the live candidate range)."""
+    p = empt[k]
+    q = empt[m]
+    empt[k] = q
+    eidx[q] = k
+    empt[m] = p
+    eidx[p] = m
+
+
+@njit(cache=True, inline="always")
+def _choose_light(color, head, libs, empt, eidx, meta, c, rng):
+    w = meta[M_W]
+    ko = meta[M_KO]
+    koc = meta[M_KO_COLOR]
+    m = meta[M_NEMPTY]
+    while m > 0:
+        k = rand_below(rng, m)
         p = empt[k]
-        if is_legal(b, p, c) and not is_eye(b, p, c):
+        if _ok(color, head, libs, w, p, c, ko, koc):
             return p
+        m -= 1
+        _swap_out(empt, eidx, k, m)
     return PASS
 
 
 @njit(cache=True)
-def run_playout(b, rng, mode, komi, pat_weights):
-    meta = b[8]
+def choose_light(b, c, rng):
+    """Uniform random legal move for c that does not fill an own single-point eye, or PASS.
+    Reorders b's empty-point list (the set is unchanged)."""
+    return _choose_light(b[0], b[2], b[3], b[5], b[6], b[8], c, rng)
+
+
+@njit(cache=True)
+def _libs_after(color, nxt, head, libs, mark, meta, p, c, enough):
+    """Liberties c's chain at p would have after c plays p (captures counted), counting no
+    further than ``enough`` (as ``engine.board.libs_after``, with an early stop)."""
+    w = meta[M_W]
+    st = _stamp(meta)
+    mark[p] = st
+    n = 0
+    k0 = -1
+    k1 = -1
+    k2 = -1
+    k3 = -1
+    for q in (p - w, p - 1, p + 1, p + w):
+        cq = color[q]
+        if cq == EMPTY:
+            if mark[q] != st:
+                mark[q] = st
+                n += 1
+        elif cq == 3 - c and libs[head[q]] == 1:
+            hq = head[q]
+            if k0 == -1:
+                k0 = hq
+            elif k1 == -1:
+                k1 = hq
+            elif k2 == -1:
+                k2 = hq
+            else:
+                k3 = hq
+            if mark[q] != st:
+                mark[q] = st
+                n += 1
+    if n >= enough:
+        return n
+    for q in (p - w, p - 1, p + 1, p + w):
+        if color[q] == c:
+            h = head[q]
+            s = h
+            while True:
+                for r in (s - w, s - 1, s + 1, s + w):
+                    if mark[r] == st:
+                        continue
+                    cr = color[r]
+                    if cr == EMPTY:
+                        mark[r] = st
+                        n += 1
+                    elif cr == 3 - c:
+                        hr = head[r]
+                        if hr == k0 or hr == k1 or hr == k2 or hr == k3:
+                            mark[r] = st
+                            n += 1
+                if n >= enough:
+                    return n
+                s = nxt[s]
+                if s == h:
+                    break
+    return n
+
+
+@njit(cache=True)
+def _self_atari(color, nxt, head, libs, csize, mark, meta, p, c, minsize):
+    """True when c playing p leaves its chain, of at least ``minsize`` stones, with one
+    liberty."""
+    w = meta[M_W]
+    ne = 0
+    size = 1
+    h0 = -1
+    h1 = -1
+    h2 = -1
+    for q in (p - w, p - 1, p + 1, p + w):
+        cq = color[q]
+        if cq == EMPTY:
+            ne += 1
+        elif cq == c:
+            hq = head[q]
+            if libs[hq] >= 3:
+                return False
+            if hq != h0 and hq != h1 and hq != h2:
+                size += csize[hq]
+                if h0 == -1:
+                    h0 = hq
+                elif h1 == -1:
+                    h1 = hq
+                else:
+                    h2 = hq
+    if ne >= 2 or size < minsize:
+        return False
+    return _libs_after(color, nxt, head, libs, mark, meta, p, c, 2) < 2
+
+
+@njit(cache=True)
+def _chain_liberty(color, nxt, w, h):
+    """Some liberty of the chain headed by h (the only one when it is in atari)."""
+    s = h
+    while True:
+        for q in (s - w, s - 1, s + 1, s + w):
+            if color[q] == EMPTY:
+                return q
+        s = nxt[s]
+        if s == h:
+            break
+    return -1
+
+
+@njit(cache=True)
+def _capture_move(color, nxt, head, libs, meta, c, last, rng):
+    """A move capturing an opponent chain in atari at or next to ``last``, or -1."""
+    w = meta[M_W]
+    opp = 3 - c
+    ko = meta[M_KO]
+    koc = meta[M_KO_COLOR]
+    found = 0
+    pick = -1
+    for q in (last, last - w, last - 1, last + 1, last + w):
+        if color[q] != opp:
+            continue
+        h = head[q]
+        if libs[h] != 1:
+            continue
+        lib = _chain_liberty(color, nxt, w, h)
+        if lib == ko and c == koc:
+            continue
+        found += 1
+        if rand_below(rng, found) == 0:
+            pick = lib
+    return pick
+
+
+@njit(cache=True)
+def _save_move(color, nxt, head, libs, csize, mark, meta, c, last, rng):
+    """A move saving an own chain in atari next to ``last`` (capture a neighbour chain in
+    atari, or extend to two or more liberties), or -1."""
+    w = meta[M_W]
+    opp = 3 - c
+    ko = meta[M_KO]
+    koc = meta[M_KO_COLOR]
+    found = 0
+    pick = -1
+    for q in (last - w, last - 1, last + 1, last + w):
+        if color[q] != c:
+            continue
+        h = head[q]
+        if libs[h] != 1:
+            continue
+        # capture an adjacent opponent chain in atari
+        s = h
+        while True:
+            for r in (s - w, s - 1, s + 1, s + w):
+                if color[r] == opp and libs[head[r]] == 1:
+                    lib = _chain_liberty(color, nxt, w, head[r])
+                    if not (lib == ko and c == koc):
+                        found += 1
+                        if rand_below(rng, found) == 0:
+                            pick = lib
+            s = nxt[s]
+            if s == h:
+                break
+        # extend
+        lib = _chain_liberty(color, nxt, w, h)
+        if _libs_after(color, nxt, head, libs, mark, meta, lib, c, 2) >= 2:
+            found += 1
+            if rand_below(rng, found) == 0:
+                pick = lib
+    return pick
+
+
+@njit(cache=True)
+def _pattern_move(color, nxt, head, libs, csize, mark, meta, pat3, c, last, rng):
+    """A good-shape move (``pat3``) on an empty neighbour of ``last`` that is legal, not an
+    own eye and not a self-atari, or -1."""
+    w = meta[M_W]
+    ko = meta[M_KO]
+    koc = meta[M_KO_COLOR]
+    found = 0
+    pick = -1
+    for q in (last - w - 1, last - w, last - w + 1, last - 1, last + 1, last + w - 1,
+              last + w, last + w + 1):
+        if color[q] != EMPTY:
+            continue
+        if pat3[_code(color, w, q, c)] == 0:
+            continue
+        if not _ok(color, head, libs, w, q, c, ko, koc):
+            continue
+        if _self_atari(color, nxt, head, libs, csize, mark, meta, q, c, 1):
+            continue
+        found += 1
+        if rand_below(rng, found) == 0:
+            pick = q
+    return pick
+
+
+@njit(cache=True)
+def _choose_heuristic(color, nxt, head, libs, csize, empt, eidx, mark, meta, pat3, c, rng):
+    last = meta[M_LAST]
+    if last >= 0 and color[last] == 3 - c:
+        if rand_float(rng) < P_CAPTURE:
+            p = _capture_move(color, nxt, head, libs, meta, c, last, rng)
+            if p >= 0:
+                return p
+        if rand_float(rng) < P_SAVE:
+            p = _save_move(color, nxt, head, libs, csize, mark, meta, c, last, rng)
+            if p >= 0:
+                return p
+        if rand_float(rng) < P_PATTERN:
+            p = _pattern_move(color, nxt, head, libs, csize, mark, meta, pat3, c, last, rng)
+            if p >= 0:
+                return p
+    w = meta[M_W]
+    ko = meta[M_KO]
+    koc = meta[M_KO_COLOR]
+    m = meta[M_NEMPTY]
+    while m > 0:
+        k = rand_below(rng, m)
+        p = empt[k]
+        if _ok(color, head, libs, w, p, c, ko, koc):
+            if not (_self_atari(color, nxt, head, libs, csize, mark, meta, p, c, SELF_ATARI_MIN)
+                    and rand_float(rng) < P_SELF_ATARI_REJECT):
+                return p
+        m -= 1
+        _swap_out(empt, eidx, k, m)
+    return PASS
+
+
+@njit(cache=True)
+def choose_heuristic(b, c, rng):
+    """The MODE_HEURISTIC playout move for c (see the module docstring), or PASS."""
+    return _choose_heuristic(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], PAT3_GOOD,
+                             c, rng)
+
+
+# ---------------------------------------------------------------------------------------
+# Pattern mode: per-point weights for both colours, refreshed around changed points
+
+@njit(cache=True)
+def _pat_refresh(color, w, p, pat_weights, wts, dirty):
+    """Recompute both colours' weights of p (zero unless empty) and mark its row dirty."""
+    if color[p] == EMPTY:
+        x = _code_black(color, w, p)
+        wts[0, p] = pat_weights[x]
+        wts[1, p] = pat_weights[_swap_colors(x)]
+    else:
+        wts[0, p] = 0.0
+        wts[1, p] = 0.0
+    dirty[p // w - 1] = 1
+
+
+@njit(cache=True)
+def _pat_rows(n, w, wts, rows, dirty):
+    """Recompute the row sums of dirty rows (exact sums, so no drift)."""
+    for r in range(n):
+        if dirty[r] == 0:
+            continue
+        dirty[r] = 0
+        base = (r + 1) * w + 1
+        s0 = 0.0
+        s1 = 0.0
+        for k in range(n):
+            s0 += wts[0, base + k]
+            s1 += wts[1, base + k]
+        rows[0, r] = s0
+        rows[1, r] = s1
+
+
+@njit(cache=True)
+def _pat_around(color, w, p, pat_weights, wts, dirty):
+    """Refresh p and its 8 neighbours (frame points have no weight)."""
+    for q in (p - w - 1, p - w, p - w + 1, p - 1, p, p + 1, p + w - 1, p + w, p + w + 1):
+        if color[q] != OFF:
+            _pat_refresh(color, w, q, pat_weights, wts, dirty)
+
+
+@njit(cache=True)
+def _choose_pattern(color, head, libs, meta, c, rng, wts, rows, dirty, rejected):
+    """Weighted draw over points for c. Illegal and own-eye points drawn are zeroed for
+    this move and listed in ``rejected``; the caller restores them."""
     n = meta[M_N]
+    w = meta[M_W]
+    ko = meta[M_KO]
+    koc = meta[M_KO_COLOR]
+    ci = c - 1
+    total = 0.0
+    for r in range(n):
+        total += rows[ci, r]
+    nrej = 0
+    pick = PASS
+    while total > 1e-12:
+        x = rand_float(rng) * total
+        r = 0
+        while r < n - 1 and x >= rows[ci, r]:
+            x -= rows[ci, r]
+            r += 1
+        base = (r + 1) * w + 1
+        p = -1
+        for k in range(n):
+            wk = wts[ci, base + k]
+            if wk > 0.0:
+                p = base + k
+                if x < wk:
+                    break
+                x -= wk
+        if p < 0:
+            # rounding left this row empty: drop it and redraw
+            total -= rows[ci, r]
+            rows[ci, r] = 0.0
+            dirty[r] = 1
+            continue
+        if _ok(color, head, libs, w, p, c, ko, koc):
+            pick = p
+            break
+        wp = wts[ci, p]
+        wts[ci, p] = 0.0
+        rows[ci, r] -= wp
+        total -= wp
+        rejected[nrej] = p
+        nrej += 1
+    return pick, nrej
+
+
+@njit(cache=True)
+def _pattern_playout(b, rng, komi, pat_weights):
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    n = meta[M_N]
+    w = meta[M_W]
+    ww = w * w
+    wts = np.zeros((2, ww), dtype=np.float64)
+    rows = np.zeros((2, n), dtype=np.float64)
+    dirty = np.ones(n, dtype=np.uint8)
+    rejected = np.empty(ww, dtype=np.int64)
+    caps = np.empty(ww, dtype=np.int64)
+    for i in range(meta[M_NEMPTY]):
+        _pat_refresh(color, w, empt[i], pat_weights, wts, dirty)
+    _pat_rows(n, w, wts, rows, dirty)
     limit = 3 * n * n
     moves = 0
     while meta[M_PASSES] < 2 and moves < limit:
         c = meta[M_TOMOVE]
-        p = choose_light(b, c, rng)
-        play(b, p, c)
+        p, nrej = _choose_pattern(color, head, libs, meta, c, rng, wts, rows, dirty, rejected)
+        for i in range(nrej):
+            _pat_refresh(color, w, rejected[i], pat_weights, wts, dirty)
+        if p == PASS:
+            _pass(meta, c)
+        else:
+            # stones about to be captured: their points and neighbours change pattern
+            ncap = 0
+            h0 = -1
+            h1 = -1
+            h2 = -1
+            for q in (p - w, p - 1, p + 1, p + w):
+                if color[q] == 3 - c and libs[head[q]] == 1:
+                    h = head[q]
+                    if h == h0 or h == h1 or h == h2:
+                        continue
+                    if h0 == -1:
+                        h0 = h
+                    elif h1 == -1:
+                        h1 = h
+                    else:
+                        h2 = h
+                    s = h
+                    while True:
+                        caps[ncap] = s
+                        ncap += 1
+                        s = nxt[s]
+                        if s == h:
+                            break
+            _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
+            _pat_around(color, w, p, pat_weights, wts, dirty)
+            for i in range(ncap):
+                _pat_around(color, w, caps[i], pat_weights, wts, dirty)
+        _pat_rows(n, w, wts, rows, dirty)
         moves += 1
-    return area_score(b, komi)
+    return playout_score(b, komi)
+
+
+# ---------------------------------------------------------------------------------------
+# Playouts
+
+@njit(cache=True)
+def playout_score(b, komi):
+    """Tromp-Taylor score (black minus white minus komi), fast when no empty point touches
+    another (the usual end of a playout); ``area_score`` otherwise."""
+    color = b[0]
+    empt = b[5]
+    meta = b[8]
+    w = meta[M_W]
+    s = 0
+    for i in range(meta[M_NEMPTY]):
+        p = empt[i]
+        touch = 0
+        for q in (p - w, p - 1, p + 1, p + w):
+            cq = color[q]
+            if cq == EMPTY:
+                return area_score(b, komi)
+            if cq != OFF:
+                touch |= cq
+        if touch == BLACK:
+            s += 1
+        elif touch == WHITE:
+            s -= 1
+    for i in range(color.shape[0]):
+        v = color[i]
+        if v == BLACK:
+            s += 1
+        elif v == WHITE:
+            s -= 1
+    return float(s) - komi
+
+
+@njit(cache=True)
+def _light_playout(b, rng, komi):
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    limit = 3 * meta[M_N] * meta[M_N]
+    moves = 0
+    while meta[M_PASSES] < 2 and moves < limit:
+        c = meta[M_TOMOVE]
+        p = _choose_light(color, head, libs, empt, eidx, meta, c, rng)
+        if p == PASS:
+            _pass(meta, c)
+        else:
+            _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
+        moves += 1
+    return playout_score(b, komi)
+
+
+@njit(cache=True)
+def _heuristic_playout(b, rng, komi):
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    pat3 = PAT3_GOOD
+    limit = 3 * meta[M_N] * meta[M_N]
+    moves = 0
+    while meta[M_PASSES] < 2 and moves < limit:
+        c = meta[M_TOMOVE]
+        p = _choose_heuristic(color, nxt, head, libs, csize, empt, eidx, mark, meta, pat3, c,
+                              rng)
+        if p == PASS:
+            _pass(meta, c)
+        else:
+            _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
+        moves += 1
+    return playout_score(b, komi)
+
+
+@njit(cache=True)
+def run_playout(b, rng, mode, komi, pat_weights):
+    """Play b to the end with the given mode from its side to move; return black's
+    Tromp-Taylor score minus komi. ``pat_weights`` (float32[65536]) is read by MODE_PATTERN
+    only; other modes accept any float32 array."""
+    if mode == MODE_LIGHT:
+        return _light_playout(b, rng, komi)
+    if mode == MODE_HEURISTIC:
+        return _heuristic_playout(b, rng, komi)
+    if mode == MODE_PATTERN:
+        if pat_weights.shape[0] != 65536:
+            raise ValueError("MODE_PATTERN needs float32[65536] pattern weights")
+        return _pattern_playout(b, rng, komi, pat_weights)
+    raise ValueError("unknown playout mode")

@@ -1,0 +1,533 @@
+"""PUCT Monte-Carlo tree search in Numba: the tree, batched leaf selection, expansion and backup.
+
+The Python driver (``engine.search``) runs one loop per batch of leaves::
+
+    count, collisions = select_leaves(tree, root_board, scratch, boards, leaf, expand, terminal, ...)
+    evaluator fills priors / values / rollout results for the ``count`` leaves
+    expand_and_backup(tree, boards, leaf, expand, terminal, count, priors, value, rollout, score, ...)
+
+so the Numba/Python boundary is crossed a fixed number of times per batch, never per node.
+
+Tree
+----
+A tree is a tuple of preallocated parallel arrays indexed by node id (``new_tree``). Node 0 is
+always the root: moving the root (``reroot``) copies the kept subtree into a fresh tree. -1 means
+"none". The children of a node are contiguous: ``first[i] .. first[i] + nchild[i] - 1``.
+
+    move    int16[cap]    move from the parent to this node: padded point or PASS
+    parent  int32[cap]    parent id, -1 at the root
+    first   int32[cap]    first child id, -1 while the node is a leaf
+    nchild  int16[cap]    number of children
+    prior   float32[cap]  policy prior P of this node's move at the parent
+    flags   uint8[cap]    F_TERMINAL (two passes in a row: scored exactly), F_DISABLED (a root
+                          child the game's superko rule forbids; never selected)
+    n       int32[cap]    visits: finished simulations through this node
+    nv      int32[cap]    value-net samples backed up through this node
+    wv      float64[cap]  sum of those value-net samples
+    nr      int32[cap]    rollout samples backed up through this node
+    wr      float64[cap]  sum of those rollout results
+    ws      float64[cap]  sum of rollout final scores, black minus white minus komi (black's view)
+    vl      int16[cap]    simulations in flight through this node (virtual losses)
+    tmeta   int64[8]      tree scalars, indexed by the T_* constants
+
+That is 55 bytes per node (``bytes_per_node``). Nodes never hold positions: a simulation
+copies the root board and replays the moves down the tree.
+
+When the tree is full, expansions are refused (counted in ``tmeta[T_REFUSED]``) and the search
+goes on evaluating leaves without growing; the driver may instead ``grow_tree`` between batches.
+
+Value perspective
+-----------------
+Values are win probabilities in [0, 1]. The statistics of a node (Wv/Nv, Wr/Nr, hence Q) are
+from the view of the player who played the node's move, i.e. the player to move at its parent,
+so a parent simply picks the child with the highest Q + U. Evaluators report values for the
+side to move at the leaf. ``flip`` is the only function that turns a value into the other
+side's view; backup alternates it up the path. The root's own statistics are thus from the
+view of the root player's opponent: the root value for the player to move is ``flip(Q(root))``.
+Scores (``ws``) are always black minus white, whoever is to move.
+
+Q mixes the two kinds of evaluation: Q = (1 - lam) * Wv/Nv + lam * Wr/Nr, using the available
+one alone when the other has no samples (lam = 1: pure rollouts; lam = 0: AlphaGo Zero).
+
+Selection (PUCT)
+----------------
+    score(child) = Q + c_puct * P * sqrt(N_parent) / (1 + N_child)
+
+N_parent counts the parent's finished and in-flight simulations (for an expansion threshold of 1
+it is one more than the sum of the children's visits). A child without visits takes the
+first-play-urgency value: the parent's Q for the player choosing minus ``fpu_reduction``, or the
+fixed ``fpu_value`` when that is >= 0. Each in-flight simulation through a child counts as
+``vl_weight`` extra visits that all lost, which spreads a batch over different leaves.
+
+Expansion: a leaf gets its children (all legal points under simple ko, plus pass) on the visit
+that brings its visit count to ``expand_threshold`` (1: at the first visit, as in AlphaGo Zero;
+40: AlphaGo Lee). The root always expands at its first visit.
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+from engine.board import (BLACK, EMPTY, PASS, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W,
+                          area_owner, area_score, copy_into, is_legal, play)
+from engine.playout import run_playout
+
+# tuple slots of a tree
+T_MOVE = 0
+T_PARENT = 1
+T_FIRST = 2
+T_NCHILD = 3
+T_PRIOR = 4
+T_FLAGS = 5
+T_N = 6
+T_NV = 7
+T_WV = 8
+T_NR = 9
+T_WR = 10
+T_WS = 11
+T_VL = 12
+T_META = 13
+
+# tmeta slots
+T_COUNT = 0  # nodes in use (ids 0 .. count-1)
+T_REFUSED = 1  # expansions refused because the tree was full
+T_COLLISIONS = 2  # leaves given up by select_leaves because they were already in flight
+
+# flag bits
+F_TERMINAL = 1  # the position after this move ends the game (two passes in a row)
+F_DISABLED = 2  # root child forbidden by the game's superko rule
+
+_PER_NODE_DTYPES = (np.int16, np.int32, np.int32, np.int16, np.float32, np.uint8, np.int32,
+                    np.int32, np.float64, np.int32, np.float64, np.float64, np.int16)
+
+
+def bytes_per_node():
+    """Memory per tree node, all parallel arrays together."""
+    return sum(np.dtype(d).itemsize for d in _PER_NODE_DTYPES)
+
+
+@njit(cache=True)
+def new_tree(cap):
+    """Empty tree for up to ``cap`` nodes holding one unexpanded root (node 0)."""
+    move = np.empty(cap, dtype=np.int16)
+    parent = np.empty(cap, dtype=np.int32)
+    first = np.empty(cap, dtype=np.int32)
+    nchild = np.empty(cap, dtype=np.int16)
+    prior = np.empty(cap, dtype=np.float32)
+    flags = np.empty(cap, dtype=np.uint8)
+    n = np.empty(cap, dtype=np.int32)
+    nv = np.empty(cap, dtype=np.int32)
+    wv = np.empty(cap, dtype=np.float64)
+    nr = np.empty(cap, dtype=np.int32)
+    wr = np.empty(cap, dtype=np.float64)
+    ws = np.empty(cap, dtype=np.float64)
+    vl = np.empty(cap, dtype=np.int16)
+    tmeta = np.zeros(8, dtype=np.int64)
+    tree = (move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta)
+    _init_node(tree, 0, -1, PASS, 1.0)
+    tmeta[T_COUNT] = 1
+    return tree
+
+
+@njit(cache=True, inline="always")
+def _init_node(tree, i, par, mv, pr):
+    tree[T_MOVE][i] = mv
+    tree[T_PARENT][i] = par
+    tree[T_FIRST][i] = -1
+    tree[T_NCHILD][i] = 0
+    tree[T_PRIOR][i] = pr
+    tree[T_FLAGS][i] = 0
+    tree[T_N][i] = 0
+    tree[T_NV][i] = 0
+    tree[T_WV][i] = 0.0
+    tree[T_NR][i] = 0
+    tree[T_WR][i] = 0.0
+    tree[T_WS][i] = 0.0
+    tree[T_VL][i] = 0
+
+
+@njit(cache=True, inline="always")
+def _copy_node(dst, j, src, i, par):
+    """Copy node i of ``src`` to node j of ``dst`` with parent ``par``, as a leaf."""
+    dst[T_MOVE][j] = src[T_MOVE][i]
+    dst[T_PARENT][j] = par
+    dst[T_FIRST][j] = -1
+    dst[T_NCHILD][j] = 0
+    dst[T_PRIOR][j] = src[T_PRIOR][i]
+    dst[T_FLAGS][j] = src[T_FLAGS][i]
+    dst[T_N][j] = src[T_N][i]
+    dst[T_NV][j] = src[T_NV][i]
+    dst[T_WV][j] = src[T_WV][i]
+    dst[T_NR][j] = src[T_NR][i]
+    dst[T_WR][j] = src[T_WR][i]
+    dst[T_WS][j] = src[T_WS][i]
+    dst[T_VL][j] = src[T_VL][i]
+
+
+@njit(cache=True)
+def grow_tree(tree, cap):
+    """Copy of ``tree`` with room for ``cap`` nodes (ids unchanged)."""
+    out = new_tree(cap)
+    used = tree[T_META][T_COUNT]
+    for i in range(used):
+        _copy_node(out, i, tree, i, tree[T_PARENT][i])
+        out[T_FIRST][i] = tree[T_FIRST][i]
+        out[T_NCHILD][i] = tree[T_NCHILD][i]
+    out[T_META][:] = tree[T_META]
+    return out
+
+
+@njit(cache=True)
+def reroot(tree, node):
+    """New tree of the same capacity holding the subtree of ``node``, which becomes root 0.
+
+    Nodes are copied breadth first, so children stay contiguous; visit counts and statistics
+    are kept, everything outside the subtree is dropped."""
+    cap = tree[T_MOVE].shape[0]
+    out = new_tree(cap)
+    _copy_node(out, 0, tree, node, -1)
+    src = np.empty(cap, dtype=np.int32)  # old id of each new node, in copy order
+    src[0] = node
+    head = 0
+    used = 1
+    while head < used:
+        old = src[head]
+        f = tree[T_FIRST][old]
+        m = tree[T_NCHILD][old]
+        if f >= 0:
+            out[T_FIRST][head] = used
+            out[T_NCHILD][head] = m
+            for k in range(m):
+                _copy_node(out, used + k, tree, f + k, head)
+                src[used + k] = f + k
+            used += m
+        head += 1
+    out[T_META][T_COUNT] = used
+    return out
+
+
+@njit(cache=True, inline="always")
+def flip(v):
+    """The same value from the other player's view. The only place perspective changes."""
+    return 1.0 - v
+
+
+@njit(cache=True, inline="always")
+def value_for(color, black_score):
+    """Win value for ``color`` of a final black-minus-white score: 1 win, 0 loss, 0.5 jigo."""
+    if black_score == 0.0:
+        return 0.5
+    black_wins = black_score > 0.0
+    if (color == BLACK) == black_wins:
+        return 1.0
+    return 0.0
+
+
+@njit(cache=True, inline="always")
+def node_q(tree, i, lam):
+    """Q of node i (mover's view): lam-mix of value-net and rollout means; -1 without samples."""
+    nv = tree[T_NV][i]
+    nr = tree[T_NR][i]
+    if nv > 0 and nr > 0:
+        return (1.0 - lam) * tree[T_WV][i] / nv + lam * tree[T_WR][i] / nr
+    if nv > 0:
+        return tree[T_WV][i] / nv
+    if nr > 0:
+        return tree[T_WR][i] / nr
+    return -1.0
+
+
+@njit(cache=True)
+def select_child(tree, node, c_puct, fpu_reduction, fpu_value, lam, vl_weight):
+    """Child of ``node`` with the best PUCT score (virtual losses included); -1 if none."""
+    first = tree[T_FIRST]
+    prior = tree[T_PRIOR]
+    flags = tree[T_FLAGS]
+    n = tree[T_N]
+    vl = tree[T_VL]
+    f = first[node]
+    m = tree[T_NCHILD][node]
+    pn = n[node] + vl[node]
+    sq = math.sqrt(pn if pn > 1 else 1.0)
+    if fpu_value >= 0.0:
+        fpu = fpu_value
+    else:
+        qn = node_q(tree, node, lam)
+        fpu = (flip(qn) if qn >= 0.0 else 0.5) - fpu_reduction
+    best = -1
+    best_s = -1e300
+    for j in range(f, f + m):
+        if flags[j] & F_DISABLED:
+            continue
+        nj = n[j]
+        q = node_q(tree, j, lam) if nj > 0 else fpu
+        neff = nj + vl_weight * vl[j]
+        if vl[j] > 0:
+            # in-flight simulations count as lost visits
+            q = q * nj / neff
+        s = q + c_puct * prior[j] * sq / (1.0 + neff)
+        if s > best_s:
+            best_s = s
+            best = j
+    return best
+
+
+@njit(cache=True, inline="always")
+def batch_board(boards, i):
+    """Row i of a batch of boards (tuple of 2-D arrays) as a board (tuple of views)."""
+    return (boards[0][i], boards[1][i], boards[2][i], boards[3][i], boards[4][i],
+            boards[5][i], boards[6][i], boards[7][i], boards[8][i])
+
+
+@njit(cache=True, inline="always")
+def _release_path(tree, node):
+    """Take one in-flight mark off ``node`` and its ancestors."""
+    vl = tree[T_VL]
+    parent = tree[T_PARENT]
+    x = node
+    while x >= 0:
+        vl[x] -= 1
+        x = parent[x]
+
+
+@njit(cache=True, nogil=True)
+def select_leaves(tree, root_board, scratch, boards, leaf, expand, terminal, k, c_puct,
+                  fpu_reduction, fpu_value, lam, vl_weight, expand_threshold, allow_dup,
+                  max_collisions):
+    """Pick up to ``k`` leaves, marking each path with a virtual loss.
+
+    Row i of the batch gets the leaf id (``leaf``), its position (``boards``, replayed from
+    ``root_board`` in ``scratch``), whether it must be expanded after evaluation (``expand``:
+    the evaluator must give priors) and whether it ends the game (``terminal``: scored exactly,
+    the evaluator may skip it). A leaf already in flight is taken again only when
+    ``allow_dup`` (the evaluator draws independent samples, as rollouts do); otherwise its path
+    is released and counted as a collision, and the batch closes early after
+    ``max_collisions`` of them. Returns (leaves in the batch, collisions)."""
+    first = tree[T_FIRST]
+    flags = tree[T_FLAGS]
+    vl = tree[T_VL]
+    n = tree[T_N]
+    move = tree[T_MOVE]
+    tmeta = tree[T_META]
+    meta = scratch[8]
+    count = 0
+    collisions = 0
+    while count < k:
+        copy_into(scratch, root_board)
+        node = 0
+        vl[0] += 1
+        while first[node] >= 0 and (flags[node] & F_TERMINAL) == 0:
+            child = select_child(tree, node, c_puct, fpu_reduction, fpu_value, lam, vl_weight)
+            if child < 0:
+                break
+            play(scratch, np.int64(move[child]), meta[M_TOMOVE])
+            node = child
+            vl[node] += 1
+            if meta[M_PASSES] >= 2:
+                flags[node] |= F_TERMINAL
+        is_term = (flags[node] & F_TERMINAL) != 0
+        in_flight = vl[node] > 1
+        if in_flight and not is_term and not allow_dup:
+            _release_path(tree, node)
+            collisions += 1
+            tmeta[T_COLLISIONS] += 1
+            if collisions >= max_collisions:
+                break
+            continue
+        want = (not is_term and first[node] < 0 and not in_flight
+                and (node == 0 or n[node] + 1 >= expand_threshold))
+        leaf[count] = node
+        expand[count] = 1 if want else 0
+        terminal[count] = 1 if is_term else 0
+        row = batch_board(boards, count)
+        copy_into(row, scratch)
+        count += 1
+    return count, collisions
+
+
+@njit(cache=True, nogil=True)
+def release_batch(tree, leaf, count):
+    """Take a batch's virtual losses back without backing anything up (evaluation failed)."""
+    for i in range(count):
+        _release_path(tree, leaf[i])
+
+
+@njit(cache=True)
+def _expand(tree, node, b, pri):
+    """Give ``node`` one child per legal point of position ``b`` (simple ko) plus pass, with
+    priors from ``pri`` (float32[N*N+1] by action) renormalised over those moves; uniform when
+    they sum to zero. Returns False, changing nothing, when the tree has no room."""
+    tmeta = tree[T_META]
+    cap = tree[T_MOVE].shape[0]
+    meta = b[8]
+    nn = meta[M_N]
+    w = meta[M_W]
+    c = meta[M_TOMOVE]
+    ne = meta[M_NEMPTY]
+    start = tmeta[T_COUNT]
+    if start + ne + 1 > cap:
+        tmeta[T_REFUSED] += 1
+        return False
+    empt = b[5]
+    j = start
+    total = 0.0
+    for i in range(ne):
+        p = empt[i]
+        if is_legal(b, p, c):
+            a = (p // w - 1) * nn + (p % w - 1)
+            pr = pri[a]
+            _init_node(tree, j, node, p, pr)
+            total += pr
+            j += 1
+    _init_node(tree, j, node, PASS, pri[nn * nn])
+    total += pri[nn * nn]
+    j += 1
+    m = j - start
+    prior = tree[T_PRIOR]
+    for i in range(start, j):
+        prior[i] = prior[i] / total if total > 0.0 else 1.0 / m
+    tree[T_FIRST][node] = start
+    tree[T_NCHILD][node] = m
+    tmeta[T_COUNT] = j
+    return True
+
+
+@njit(cache=True, nogil=True)
+def expand_and_backup(tree, boards, leaf, expand, terminal, count, priors, value, rollout, score,
+                      use_value, use_rollout, komi):
+    """Finish a batch: release virtual losses, expand the leaves marked ``expand`` and back up
+    each leaf's evaluation to the root.
+
+    ``value`` (value net) and ``rollout`` (rollout result) are for the side to move at the leaf;
+    ``score`` is the rollout's final black-minus-white score. Only the kinds flagged by
+    ``use_value`` / ``use_rollout`` are read. A terminal leaf is scored exactly with
+    Tromp-Taylor and komi, and that result counts as both kinds."""
+    parent = tree[T_PARENT]
+    n = tree[T_N]
+    nv = tree[T_NV]
+    wv = tree[T_WV]
+    nr = tree[T_NR]
+    wr = tree[T_WR]
+    ws = tree[T_WS]
+    vl = tree[T_VL]
+    for i in range(count):
+        node = leaf[i]
+        b = batch_board(boards, i)
+        to_move = b[8][M_TOMOVE]
+        term = terminal[i] != 0
+        add_v = use_value or term
+        add_r = use_rollout or term
+        if term:
+            s = area_score(b, komi)
+            v = value_for(to_move, s)
+            r = v
+        else:
+            if expand[i] and tree[T_FIRST][node] < 0:
+                _expand(tree, node, b, priors[i])
+            v = value[i]
+            r = rollout[i]
+            s = score[i]
+        # statistics of a node are from its mover's view: the leaf's mover is the opponent
+        # of the side to move at the leaf
+        v = flip(v)
+        r = flip(r)
+        x = node
+        while x >= 0:
+            vl[x] -= 1
+            n[x] += 1
+            if add_v:
+                nv[x] += 1
+                wv[x] += v
+            if add_r:
+                nr[x] += 1
+                wr[x] += r
+                ws[x] += s
+            v = flip(v)
+            r = flip(r)
+            x = parent[x]
+
+
+@njit(cache=True)
+def path_moves(tree, node):
+    """Moves from the root down to ``node`` (padded points / PASS), root side first."""
+    depth = 0
+    x = node
+    while x > 0:
+        depth += 1
+        x = tree[T_PARENT][x]
+    out = np.empty(depth, dtype=np.int32)
+    x = node
+    for d in range(depth - 1, -1, -1):
+        out[d] = tree[T_MOVE][x]
+        x = tree[T_PARENT][x]
+    return out
+
+
+@njit(cache=True)
+def uniform_priors(b, c, out):
+    """Equal prior on every legal point for c and on pass, zero elsewhere (out: float32[N*N+1])."""
+    meta = b[8]
+    nn = meta[M_N]
+    w = meta[M_W]
+    out[:] = 0.0
+    empt = b[5]
+    for i in range(meta[M_NEMPTY]):
+        p = empt[i]
+        if is_legal(b, p, c):
+            out[(p // w - 1) * nn + (p % w - 1)] = 1.0
+    out[nn * nn] = 1.0
+
+
+# Prior over the moves of a leaf for the rollout evaluator (board, colour, float32[N*N+1] out).
+leaf_priors = uniform_priors
+
+
+@njit(cache=True, nogil=True)
+def rollout_batch(boards, lo, hi, expand, terminal, priors, rollout, score, rng, mode, komi,
+                  pat_weights, scratch, want_owner, owner_tmp, owner_sum):
+    """Evaluate rows lo..hi-1 of a batch with playouts: priors (``leaf_priors``) for the rows to
+    expand, one playout per non-terminal row from a copy of its position. ``rollout`` gets the
+    result for the side to move at the leaf, ``score`` the final score (black's view). With
+    ``want_owner`` the Tromp-Taylor owner of each final position is added to ``owner_sum``.
+    Releases the GIL: disjoint row ranges may run in parallel threads."""
+    for i in range(lo, hi):
+        b = batch_board(boards, i)
+        c = b[8][M_TOMOVE]
+        if expand[i]:
+            leaf_priors(b, c, priors[i])
+        if terminal[i]:
+            continue
+        copy_into(scratch, b)
+        s = run_playout(scratch, rng, mode, komi, pat_weights)
+        score[i] = s
+        rollout[i] = value_for(c, s)
+        if want_owner:
+            area_owner(scratch, owner_tmp)
+            for a in range(owner_tmp.shape[0]):
+                owner_sum[a] += owner_tmp[a]
+
+
+@njit(cache=True)
+def check_tree(tree):
+    """Structural invariants, for tests: returns an error code, 0 when consistent.
+
+    1 a child's parent is wrong, 2 a node's visits are below the sum of its children's,
+    3 virtual loss left, 4 sample counts above visits."""
+    used = tree[T_META][T_COUNT]
+    first = tree[T_FIRST]
+    m = tree[T_NCHILD]
+    n = tree[T_N]
+    for i in range(used):
+        if tree[T_VL][i] != 0:
+            return 3
+        if tree[T_NV][i] > n[i] or tree[T_NR][i] > n[i]:
+            return 4
+        if first[i] >= 0:
+            tot = 0
+            for j in range(first[i], first[i] + m[i]):
+                if tree[T_PARENT][j] != i:
+                    return 1
+                tot += n[j]
+            if tot > n[i]:
+                return 2
+    return 0
