@@ -346,10 +346,7 @@ class GoEnv(gymnasium.Env):
         if self._state is None or self._done:
             return mask
         g = self._state
-        for p in g.legal_points(g.to_move):
-            mask[to_action(n, p)] = 1
-        mask[n * n] = 1
-        return mask
+        return g.legal_mask(g.to_move).astype(np.int8)
 
     def _observation(self):
         g = self._state

@@ -156,15 +156,39 @@ class GameState:
     def is_legal(self, color, p):
         return self.check_move(color, p) is None
 
-    def legal_points(self, color=None):
-        """All legal board points (no pass) for ``color`` under this game's ko rule."""
-        c = self.to_move if color is None else color
+    def _legal_and_hashes(self, c):
+        """Simple-ko legal points for c and their superko flags (True = repeats a position)."""
         out = np.empty(len(self.board[0]), dtype=np.int32)
         hashes = np.empty(len(self.board[0]), dtype=np.int64)
         k = fb.legal_moves_hashes(self.board, c, out, hashes)
-        if self.ko_rule == "simple":
-            return [int(x) for x in out[:k]]
-        return [int(p) for p, h in zip(out[:k], hashes[:k]) if not self._repeats(int(h), c)]
+        pts, hashes = out[:k], hashes[:k]
+        if self.ko_rule == "simple" or k == 0:
+            return pts, np.zeros(k, dtype=bool)
+        seen = self._seen_set
+        if self.ko_rule == "situational":
+            side = 3 - c
+            rep = [(h, side) in seen for h in hashes.tolist()]
+        else:
+            rep = [h in seen for h in hashes.tolist()]
+        return pts, np.array(rep, dtype=bool)
+
+    def legal_points(self, color=None):
+        """All legal board points (no pass) for ``color`` under this game's ko rule."""
+        c = self.to_move if color is None else color
+        pts, repeats = self._legal_and_hashes(c)
+        return pts[~repeats].tolist()
+
+    def legal_mask(self, color=None):
+        """bool[N*N+1] over actions (row-major from the top-left, N*N = pass, always legal)."""
+        c = self.to_move if color is None else color
+        n = self.size
+        pts, repeats = self._legal_and_hashes(c)
+        pts = pts[~repeats]
+        w = n + 2
+        mask = np.zeros(n * n + 1, dtype=bool)
+        mask[(pts // w - 1) * n + (pts % w - 1)] = True
+        mask[n * n] = True
+        return mask
 
     def play(self, color, p):
         """Play a move or raise IllegalMove (state unchanged)."""
