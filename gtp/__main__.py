@@ -1,0 +1,169 @@
+"""``python -m gtp``: the GTP engine on stdin/stdout.
+
+    .venv/bin/python -m gtp --player mcts --seconds 2 --threads 2
+
+``parse_args`` reads the command line, ``engine_config`` and ``build_player`` turn it into
+the engine's settings and its player, ``main`` runs the protocol. stdout carries GTP and
+nothing else: anything else printed in the process goes to stderr, and diagnostics go to
+stderr or, with ``--log FILE``, to that file.
+"""
+import argparse
+import inspect
+import logging
+import sys
+
+from engine.game import KO_RULES
+from engine.timecontrol import TimeConfig
+from gtp.engine import EngineConfig, GtpEngine
+
+log = logging.getLogger("gtp")
+
+
+def _playout_modes():
+    try:
+        from engine.playout import MODES
+    except ImportError:
+        return ""
+    return ": " + ", ".join(MODES)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m gtp",
+        description="Go engine speaking GTP 2 on stdin/stdout, with Leela Zero (lz-analyze) "
+                    "and KataGo (kata-analyze) analysis output and GoGui analyze commands.")
+    g = p.add_argument_group("player")
+    g.add_argument("--player", choices=("mcts", "random"), default="mcts",
+                   help="mcts: tree search with rollouts; random: uniform legal moves (default: mcts)")
+    g.add_argument("--visits", type=int, default=None,
+                   help="at most this many simulations per move (default: no cap)")
+    g.add_argument("--seconds", type=float, default=None,
+                   help="thinking time per move in seconds; a GTP time control can only shorten it "
+                        "(default: from the time control, else --default-seconds)")
+    g.add_argument("--default-seconds", type=float, default=EngineConfig.default_seconds,
+                   help="thinking time per move when neither --visits, --seconds nor a time control "
+                        "limits it (default: %(default)s)")
+    g.add_argument("--threads", type=int, default=1, help="search threads (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    g.add_argument("--resign-threshold", type=float, default=None,
+                   help="resign when the estimated winrate falls below this (default: the player's)")
+    g.add_argument("--playout-mode", default=None,
+                   help=f"rollout policy of the mcts player{_playout_modes()} (default: the player's)")
+    g = p.add_argument_group("game")
+    g.add_argument("--size", type=int, default=19, help="board size before any boardsize (default: 19)")
+    g.add_argument("--komi", type=float, default=7.5, help="komi before any komi command (default: 7.5)")
+    g.add_argument("--ko-rule", choices=KO_RULES, default="positional",
+                   help="simple ko, positional or situational superko (default: positional)")
+    g = p.add_argument_group("analysis")
+    g.add_argument("--analysis-interval", type=float, default=EngineConfig.analysis_interval,
+                   help="seconds between lz-analyze/kata-analyze lines when the GUI gives no "
+                        "interval (default: %(default)s)")
+    g.add_argument("--analysis-max-moves", type=int, default=0,
+                   help="moves per analysis line unless the GUI sends maxmoves; 0 = all (default: 0)")
+    g.add_argument("--gfx-seconds", type=float, default=EngineConfig.gfx_seconds,
+                   help="thinking time behind the GoGui visit and policy heatmaps (default: %(default)s)")
+    g = p.add_argument_group("time control")
+    g.add_argument("--lag-margin", type=float, default=TimeConfig.lag_margin,
+                   help="seconds kept back on every move for network and GUI lag (default: %(default)s)")
+    g = p.add_argument_group("identity")
+    g.add_argument("--gtp-version", default=None,
+                   help="answer to the GTP version command (default: the package version, %s); "
+                        "Lizzie warns about versions below 0.15" % EngineConfig().version)
+    g = p.add_argument_group("diagnostics")
+    g.add_argument("--log", metavar="FILE", default=None,
+                   help="write diagnostics (commands, responses, timings, errors) to FILE "
+                        "instead of stderr")
+    return p
+
+
+def parse_args(argv=None):
+    """Parse and check the command line (argparse exits with a message on bad input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 2 <= args.size <= 19:
+        parser.error("--size must be 2..19")
+    for name in ("visits", "threads"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            parser.error(f"--{name} must be at least 1")
+    for name in ("seconds", "default_seconds", "analysis_interval", "gfx_seconds"):
+        v = getattr(args, name)
+        if v is not None and v <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    if args.lag_margin < 0 or args.analysis_max_moves < 0:
+        parser.error("--lag-margin and --analysis-max-moves must not be negative")
+    if args.gtp_version is not None and (not args.gtp_version.strip() or len(args.gtp_version.split()) > 1):
+        parser.error("--gtp-version must be one word")
+    return args
+
+
+def engine_config(args):
+    return EngineConfig(
+        size=args.size, komi=args.komi, ko_rule=args.ko_rule, visits=args.visits,
+        seconds=args.seconds, default_seconds=args.default_seconds,
+        analysis_interval=args.analysis_interval, analysis_max_moves=args.analysis_max_moves,
+        gfx_seconds=args.gfx_seconds, time=TimeConfig(lag_margin=args.lag_margin),
+        **({"version": args.gtp_version} if args.gtp_version else {}))
+
+
+def _accepted(factory, options):
+    """The options ``factory`` takes (all of them when it has ``**kwargs``)."""
+    params = inspect.signature(factory).parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return options
+    names = {p.name for p in params}
+    dropped = sorted(set(options) - names)
+    if dropped:
+        log.warning("player factory ignores options %s", dropped)
+    return {k: v for k, v in options.items() if k in names}
+
+
+def build_player(args):
+    """The player named by ``--player`` with the search options that were given."""
+    options = {"seed": args.seed, "threads": args.threads, "ko_rule": args.ko_rule,
+               "resign_threshold": args.resign_threshold, "playout_mode": args.playout_mode}
+    options = {k: v for k, v in options.items() if v is not None}
+    try:
+        from engine.search import make_player
+    except ImportError as e:
+        if args.player != "random":
+            raise SystemExit(f"python -m gtp: the {args.player} player is unavailable ({e})")
+        from engine.player import RandomPlayer
+        return RandomPlayer(seed=args.seed)
+    return make_player(args.player, **_accepted(make_player, options))
+
+
+def setup_logging(path):
+    handler = logging.FileHandler(path, encoding="utf-8") if path else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if path else logging.WARNING)
+
+
+def main(argv=None, stdin=None, stdout=None):
+    args = parse_args(argv)
+    setup_logging(args.log)
+    gtp_in = stdin or sys.stdin
+    gtp_out = stdout or sys.stdout
+    if stdin is None and hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="replace")
+    if stdout is None:
+        sys.stdout = sys.stderr  # a stray print must not corrupt the protocol stream
+    log.info("starting: %s", " ".join(sys.argv))
+    try:
+        player = build_player(args)
+    except ValueError as e:  # an option the player refuses
+        raise SystemExit(f"python -m gtp: {e}") from None
+    engine = GtpEngine(player, engine_config(args))
+    try:
+        engine.run(gtp_in, gtp_out)
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        log.warning("controller closed the pipe")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
