@@ -39,7 +39,7 @@ def handicap_points(n, count):
     limit = 4 if (n == 7 or n % 2 == 0) else 9
     if not 2 <= count <= limit:
         raise ValueError(f"handicap must be 2..{limit} on {n}x{n}")
-    e = 3 if n >= 13 else 2
+    e = 3 if n >= 12 else 2  # 4-4 points from 12x12 up, as GNU Go places them
     lo, hi, mid = e, n - 1 - e, n // 2
     # (row from top, col): D4 Q16 D16 Q4 D10 Q10 K4 K16 K10 on 19x19
     ll, ur, ul, lr = (hi, lo), (lo, hi), (lo, lo), (hi, hi)
@@ -124,7 +124,7 @@ class GameState:
         g.history = list(self.history)
         g.handicap = self.handicap
         g._snapshots = list(self._snapshots)  # snapshots are never mutated, sharing is safe
-        g._initial = self._initial
+        g._initial = fb.copy_board(self._initial)
         g._seen = list(self._seen)
         g._seen_set = dict(self._seen_set)
         return g
@@ -206,7 +206,8 @@ class GameState:
         """Take back the last move; returns False when there is none."""
         if not self.history:
             return False
-        self.board = self._snapshots.pop()
+        # snapshots may be shared with copies of this state: take a private copy
+        self.board = fb.copy_board(self._snapshots.pop())
         self.history.pop()
         key = self._seen.pop()
         self._seen_set[key] -= 1
@@ -230,11 +231,16 @@ class GameState:
         """Put setup stones (handicap, SGF AB/AW) on the board; not moves, cannot be undone."""
         if self.history:
             raise ValueError("setup stones only before the first move")
+        trial = fb.copy_board(self.board)  # all or nothing: check every stone on a copy first
         for p in points:
-            if self.board[0][p] != EMPTY:
-                raise ValueError(f"{format_vertex(p, self.size)} is occupied")
-            if fb.libs_after(self.board, p, color) == 0 or fb.play(self.board, p, color):
-                raise ValueError("setup stones may not capture or be captured")
+            where = format_vertex(p, self.size)
+            if not (0 <= p < len(trial[0])) or trial[0][p] == fb.OFF:
+                raise ValueError(f"setup point {p} is off the board")
+            if trial[0][p] != EMPTY:
+                raise ValueError(f"setup point {where} is occupied")
+            if fb.libs_after(trial, p, color) == 0 or fb.play(trial, p, color):
+                raise ValueError(f"setup stone at {where} would capture or be captured")
+        self.board = trial
         m = self.board[8]
         m[M_KO] = -1
         m[M_LAST] = -2

@@ -43,8 +43,12 @@ def check_consistency(b):
     assert w == n + 2
     ch = chains(color, w)
     h = 0
+    done = set()
     for p, chain in ch.items():
         h ^= int(ZOBRIST[color[p], p])
+        if chain in done:
+            continue
+        done.add(chain)
         hd = head[p]
         assert hd in chain, f"head of {p} is {hd}, outside its chain"
         assert all(head[s] == hd for s in chain), f"chain at {p} has several heads"
