@@ -62,15 +62,22 @@ fixed ``fpu_value`` when that is >= 0. Each in-flight simulation through a child
 Expansion: a leaf gets its children (all legal points under simple ko, plus pass) on the visit
 that brings its visit count to ``expand_threshold`` (1: at the first visit, as in AlphaGo Zero;
 40: AlphaGo Lee). The root always expands at its first visit.
+
+Evaluation kernels
+------------------
+``rollout_batch`` is the rollout evaluator's kernel: priors from ``leaf_priors`` for the leaves
+to expand and one ``engine.playout.run_playout`` per leaf, for a range of batch rows so that
+threads can share a batch (it releases the GIL). ``uniform_priors`` is the prior of the test
+evaluator.
 """
 import math
 
 import numpy as np
 from numba import njit
 
-from engine.board import (BLACK, EMPTY, PASS, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W,
+from engine.board import (BLACK, PASS, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W,
                           area_owner, area_score, copy_into, is_legal, play)
-from engine.playout import run_playout
+from engine.playout import heuristic_priors, run_playout
 
 # tuple slots of a tree
 T_MOVE = 0
@@ -479,7 +486,7 @@ def uniform_priors(b, c, out):
 
 
 # Prior over the moves of a leaf for the rollout evaluator (board, colour, float32[N*N+1] out).
-leaf_priors = uniform_priors
+leaf_priors = heuristic_priors
 
 
 @njit(cache=True, nogil=True)

@@ -3,8 +3,10 @@
 ``run_playout(b, rng, mode, komi, pat_weights)`` plays from ``b`` (mutated: pass a copy)
 with the side to move in ``b``'s meta, until two passes in a row or a cap of 3*N*N
 playout moves, and returns the Tromp-Taylor area score, black minus white minus komi.
-A board whose game is already over (two passes) is scored as it stands. Playouts know
-only simple ko (the fast board's rule); superko is the tree's business.
+A board whose game has already ended (two passes) is played on as if the passes had not
+happened: the final owner of each point then shows which stones were dead, which is what
+ownership and dead-stone detection need. Playouts know only simple ko (the fast board's
+rule); superko is the tree's business.
 
 Modes
 -----
@@ -15,7 +17,8 @@ MODE_HEURISTIC (1)
     Light plus the tactical layer of MoGo / Pachi style playouts, tried in this order,
     each rule taken with a fixed probability so the playouts stay varied:
 
-    1. capture: an opponent chain in atari at or next to the last move is captured;
+    1. capture: an opponent chain in atari at or next to the last move, or next to our
+       own previous move (an atari left unanswered), is captured;
     2. save: an own chain next to the last move in atari escapes, by capturing an
        adjacent chain in atari or by extending when the extension gains liberties;
     3. shape: a 3x3 pattern of ``PAT3_GOOD`` (hane, cut, side moves) on an empty
@@ -61,7 +64,7 @@ from numba import njit
 from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, ZOBRIST, M_CAPB, M_CAPW, M_HASH,
                           M_KO, M_KO_COLOR, M_LAST, M_LAST2, M_MOVES, M_N, M_NEMPTY,
                           M_PASSES, M_STAMP, M_TOMOVE, M_W, area_owner, area_score,
-                          copy_board, copy_into)
+                          copy_board, copy_into, is_eye, is_legal)
 from engine.rng import rand_below, rand_float
 
 MODE_LIGHT = 0
@@ -70,7 +73,7 @@ MODE_PATTERN = 2
 MODES = {"light": MODE_LIGHT, "heuristic": MODE_HEURISTIC, "pattern": MODE_PATTERN}
 
 # Heuristic playout policy: probability of applying a rule when it has a candidate.
-P_CAPTURE = 0.9  # capture an opponent chain in atari at or next to the last move
+P_CAPTURE = 0.9  # capture an opponent chain in atari near the last two moves
 P_SAVE = 0.9  # save an own chain in atari next to the last move
 P_PATTERN = 0.9  # play a good 3x3 shape next to the last move
 P_SELF_ATARI_REJECT = 0.95  # reject a random move that self-ataris a big chain
@@ -162,16 +165,30 @@ def code_from_rows(rows):
     return code
 
 
+def _cell_perm(k):
+    """Where each of the 8 neighbour cells goes under board symmetry k."""
+    grid = [[0, 1, 2], [3, -1, 4], [5, 6, 7]]
+    if k >= 4:
+        grid = [r[::-1] for r in grid]
+    for _ in range(k % 4):
+        grid = [list(r) for r in zip(*grid[::-1])]
+    perm = [0] * 8
+    for i, (r, c) in enumerate(_CELLS):
+        perm[grid[r][c]] = i
+    return perm
+
+
 def transform_code(code, k):
     """Code of the same neighbourhood after board symmetry k (0..7): a left-right mirror
-    when k >= 4, then k % 4 clockwise quarter turns."""
-    vals = [(code >> (2 * i)) & 3 for i in range(8)]
-    g = [[vals[0], vals[1], vals[2]], [vals[3], 0, vals[4]], [vals[5], vals[6], vals[7]]]
-    if k >= 4:
-        g = [r[::-1] for r in g]
-    for _ in range(k % 4):
-        g = [list(r) for r in zip(*g[::-1])]
-    return sum(g[r][c] << (2 * i) for i, (r, c) in enumerate(_CELLS))
+    when k >= 4, then k % 4 clockwise quarter turns. ``code`` may be an int or an array."""
+    perm = _cell_perm(k)
+    if isinstance(code, (int, np.integer)):
+        return sum(((int(code) >> (2 * i)) & 3) << (2 * perm[i]) for i in range(8))
+    code = np.asarray(code, dtype=np.int64)
+    out = np.zeros_like(code)
+    for i in range(8):
+        out |= ((code >> (2 * i)) & 3) << (2 * perm[i])
+    return out
 
 
 def symmetrize(weights):
@@ -179,9 +196,10 @@ def symmetrize(weights):
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (65536,):
         raise ValueError(f"pattern weights must have shape (65536,), got {w.shape}")
+    codes = np.arange(65536, dtype=np.int64)
     acc = np.zeros(65536)
     for k in range(8):
-        acc += w[np.array([transform_code(c, k) for c in range(65536)])]
+        acc += w[transform_code(codes, k)]
     return (acc / 8).astype(np.float32)
 
 
@@ -198,6 +216,11 @@ def default_pattern_weights(good=8.0):
     w = np.ones(65536, dtype=np.float32)
     w[PAT3_GOOD.astype(bool)] = good
     return w
+
+
+def no_pattern_weights():
+    """Placeholder weight table for the modes that do not read one."""
+    return np.ones(1, dtype=np.float32)
 
 
 def check_pattern_weights(pat_weights, mode):
@@ -256,7 +279,7 @@ def pattern_code(b, p, c):
     return _code(b[0], b[8][M_W], p, c)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _remove_chain(color, nxt, head, libs, empt, eidx, meta, h):
     """Remove the chain headed by h, giving liberties to the adjacent chains (as
     ``engine.board._remove_chain``). Returns the stones removed."""
@@ -298,7 +321,7 @@ def _remove_chain(color, nxt, head, libs, empt, eidx, meta, h):
     return n
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False)
 def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
     """Play c at the legal board point p: the effect of ``engine.board.play``, in one pass
     over the neighbours. Returns the stones captured."""
@@ -475,7 +498,7 @@ def play_fast(b, p, c):
     return _play(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], p, c)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False)
 def _ok(color, head, libs, w, p, c, ko, koc):
     """Legal for c (simple ko) and not an own real single-point eye (``is_eye``): the light
     playout test, reading each neighbour once."""
@@ -529,7 +552,7 @@ def _swap_out(empt, eidx, k, m):
     eidx[p] = m
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False)
 def _choose_light(color, head, libs, empt, eidx, meta, c, rng):
     w = meta[M_W]
     ko = meta[M_KO]
@@ -552,7 +575,7 @@ def choose_light(b, c, rng):
     return _choose_light(b[0], b[2], b[3], b[5], b[6], b[8], c, rng)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _libs_after(color, nxt, head, libs, mark, meta, p, c, enough):
     """Liberties c's chain at p would have after c plays p (captures counted), counting no
     further than ``enough`` (as ``engine.board.libs_after``, with an early stop)."""
@@ -610,7 +633,7 @@ def _libs_after(color, nxt, head, libs, mark, meta, p, c, enough):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _self_atari(color, nxt, head, libs, csize, mark, meta, p, c, minsize):
     """True when c playing p leaves its chain, of at least ``minsize`` stones, with one
     liberty."""
@@ -641,7 +664,7 @@ def _self_atari(color, nxt, head, libs, csize, mark, meta, p, c, minsize):
     return _libs_after(color, nxt, head, libs, mark, meta, p, c, 2) < 2
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _chain_liberty(color, nxt, w, h):
     """Some liberty of the chain headed by h (the only one when it is in atari)."""
     s = h
@@ -655,17 +678,19 @@ def _chain_liberty(color, nxt, w, h):
     return -1
 
 
-@njit(cache=True)
-def _capture_move(color, nxt, head, libs, meta, c, last, rng):
-    """A move capturing an opponent chain in atari at or next to ``last``, or -1."""
+@njit(cache=True, _nrt=False)
+def _capture_move(color, nxt, head, libs, meta, c, last, last2, rng):
+    """A move capturing an opponent chain in atari at or next to the last move, or next to
+    our own previous move (an atari the opponent ignored), or -1."""
     w = meta[M_W]
     opp = 3 - c
     ko = meta[M_KO]
     koc = meta[M_KO_COLOR]
     found = 0
     pick = -1
-    for q in (last, last - w, last - 1, last + 1, last + w):
-        if color[q] != opp:
+    for q in (last, last - w, last - 1, last + 1, last + w,
+              last2 - w, last2 - 1, last2 + 1, last2 + w):
+        if q < 0 or color[q] != opp:
             continue
         h = head[q]
         if libs[h] != 1:
@@ -679,7 +704,7 @@ def _capture_move(color, nxt, head, libs, meta, c, last, rng):
     return pick
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _save_move(color, nxt, head, libs, csize, mark, meta, c, last, rng):
     """A move saving an own chain in atari next to ``last`` (capture a neighbour chain in
     atari, or extend to two or more liberties), or -1."""
@@ -710,6 +735,8 @@ def _save_move(color, nxt, head, libs, csize, mark, meta, c, last, rng):
                 break
         # extend
         lib = _chain_liberty(color, nxt, w, h)
+        if lib == ko and c == koc:
+            continue
         if _libs_after(color, nxt, head, libs, mark, meta, lib, c, 2) >= 2:
             found += 1
             if rand_below(rng, found) == 0:
@@ -717,7 +744,7 @@ def _save_move(color, nxt, head, libs, csize, mark, meta, c, last, rng):
     return pick
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _pattern_move(color, nxt, head, libs, csize, mark, meta, pat3, c, last, rng):
     """A good-shape move (``pat3``) on an empty neighbour of ``last`` that is legal, not an
     own eye and not a self-atari, or -1."""
@@ -742,14 +769,16 @@ def _pattern_move(color, nxt, head, libs, csize, mark, meta, pat3, c, last, rng)
     return pick
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _choose_heuristic(color, nxt, head, libs, csize, empt, eidx, mark, meta, pat3, c, rng):
     last = meta[M_LAST]
+    last2 = meta[M_LAST2]
+    if (last >= 0 or last2 >= 0) and rand_float(rng) < P_CAPTURE:
+        # a pass or no move maps to point 0, a frame corner with no stone near it
+        p = _capture_move(color, nxt, head, libs, meta, c, max(last, 0), max(last2, 0), rng)
+        if p >= 0:
+            return p
     if last >= 0 and color[last] == 3 - c:
-        if rand_float(rng) < P_CAPTURE:
-            p = _capture_move(color, nxt, head, libs, meta, c, last, rng)
-            if p >= 0:
-                return p
         if rand_float(rng) < P_SAVE:
             p = _save_move(color, nxt, head, libs, csize, mark, meta, c, last, rng)
             if p >= 0:
@@ -784,7 +813,7 @@ def choose_heuristic(b, c, rng):
 # ---------------------------------------------------------------------------------------
 # Pattern mode: per-point weights for both colours, refreshed around changed points
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _pat_refresh(color, w, p, pat_weights, wts, dirty):
     """Recompute both colours' weights of p (zero unless empty) and mark its row dirty."""
     if color[p] == EMPTY:
@@ -797,7 +826,7 @@ def _pat_refresh(color, w, p, pat_weights, wts, dirty):
     dirty[p // w - 1] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _pat_rows(n, w, wts, rows, dirty):
     """Recompute the row sums of dirty rows (exact sums, so no drift)."""
     for r in range(n):
@@ -814,7 +843,7 @@ def _pat_rows(n, w, wts, rows, dirty):
         rows[1, r] = s1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _pat_around(color, w, p, pat_weights, wts, dirty):
     """Refresh p and its 8 neighbours (frame points have no weight)."""
     for q in (p - w - 1, p - w, p - w + 1, p - 1, p, p + 1, p + w - 1, p + w, p + w + 1):
@@ -822,21 +851,27 @@ def _pat_around(color, w, p, pat_weights, wts, dirty):
             _pat_refresh(color, w, q, pat_weights, wts, dirty)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
+def _row_total(rows, ci, n):
+    t = 0.0
+    for r in range(n):
+        t += rows[ci, r]
+    return t
+
+
+@njit(cache=True, _nrt=False)
 def _choose_pattern(color, head, libs, meta, c, rng, wts, rows, dirty, rejected):
     """Weighted draw over points for c. Illegal and own-eye points drawn are zeroed for
-    this move and listed in ``rejected``; the caller restores them."""
+    this move and listed in ``rejected`` (the caller restores them); returns (move or
+    PASS, number rejected)."""
     n = meta[M_N]
     w = meta[M_W]
     ko = meta[M_KO]
     koc = meta[M_KO_COLOR]
     ci = c - 1
-    total = 0.0
-    for r in range(n):
-        total += rows[ci, r]
+    total = _row_total(rows, ci, n)
     nrej = 0
-    pick = PASS
-    while total > 1e-12:
+    while total > 0.0:
         x = rand_float(rng) * total
         r = 0
         while r < n - 1 and x >= rows[ci, r]:
@@ -852,75 +887,109 @@ def _choose_pattern(color, head, libs, meta, c, rng, wts, rows, dirty, rejected)
                     break
                 x -= wk
         if p < 0:
-            # rounding left this row empty: drop it and redraw
-            total -= rows[ci, r]
+            # only rounding residue was left in this row: clear it and redraw
             rows[ci, r] = 0.0
             dirty[r] = 1
+            total = _row_total(rows, ci, n)
             continue
         if _ok(color, head, libs, w, p, c, ko, koc):
-            pick = p
-            break
+            return p, nrej
         wp = wts[ci, p]
         wts[ci, p] = 0.0
-        rows[ci, r] -= wp
-        total -= wp
+        rows[ci, r] = max(0.0, rows[ci, r] - wp)
+        dirty[r] = 1
         rejected[nrej] = p
         nrej += 1
-    return pick, nrej
+        total = _row_total(rows, ci, n)
+    return PASS, nrej
 
 
 @njit(cache=True)
-def _pattern_playout(b, rng, komi, pat_weights):
-    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+def _pattern_init(b, pat_weights):
+    """Per-point weights for both colours, row sums and scratch for a pattern playout."""
+    color = b[0]
+    empt = b[5]
+    meta = b[8]
     n = meta[M_N]
     w = meta[M_W]
     ww = w * w
     wts = np.zeros((2, ww), dtype=np.float64)
     rows = np.zeros((2, n), dtype=np.float64)
     dirty = np.ones(n, dtype=np.uint8)
-    rejected = np.empty(ww, dtype=np.int64)
-    caps = np.empty(ww, dtype=np.int64)
     for i in range(meta[M_NEMPTY]):
         _pat_refresh(color, w, empt[i], pat_weights, wts, dirty)
     _pat_rows(n, w, wts, rows, dirty)
+    return wts, rows, dirty
+
+
+@njit(cache=True)
+def choose_pattern(b, c, rng, pat_weights):
+    """One MODE_PATTERN move for c from scratch (weights computed for the whole board), or
+    PASS. For tests and analysis; playouts keep the weights up to date instead."""
+    wts, rows, dirty = _pattern_init(b, pat_weights)
+    rejected = np.empty(b[0].shape[0], dtype=np.int64)
+    p, nrej = _choose_pattern(b[0], b[2], b[3], b[8], c, rng, wts, rows, dirty, rejected)
+    return p
+
+
+@njit(cache=True, _nrt=False)
+def _pattern_step(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat_weights,
+                  wts, rows, dirty, rejected, caps):
+    """One MODE_PATTERN move for the side to move, keeping the weights and row sums
+    up to date."""
+    n = meta[M_N]
+    w = meta[M_W]
+    c = meta[M_TOMOVE]
+    p, nrej = _choose_pattern(color, head, libs, meta, c, rng, wts, rows, dirty, rejected)
+    for i in range(nrej):
+        _pat_refresh(color, w, rejected[i], pat_weights, wts, dirty)
+    if p == PASS:
+        _pass(meta, c)
+    else:
+        # stones about to be captured: their points and neighbours change pattern
+        ncap = 0
+        h0 = -1
+        h1 = -1
+        h2 = -1
+        for q in (p - w, p - 1, p + 1, p + w):
+            if color[q] == 3 - c and libs[head[q]] == 1:
+                h = head[q]
+                if h == h0 or h == h1 or h == h2:
+                    continue
+                if h0 == -1:
+                    h0 = h
+                elif h1 == -1:
+                    h1 = h
+                else:
+                    h2 = h
+                s = h
+                while True:
+                    caps[ncap] = s
+                    ncap += 1
+                    s = nxt[s]
+                    if s == h:
+                        break
+        _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
+        _pat_around(color, w, p, pat_weights, wts, dirty)
+        for i in range(ncap):
+            _pat_around(color, w, caps[i], pat_weights, wts, dirty)
+    _pat_rows(n, w, wts, rows, dirty)
+    return p
+
+
+@njit(cache=True)
+def _pattern_playout(b, rng, komi, pat_weights):
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    n = meta[M_N]
+    ww = color.shape[0]
+    wts, rows, dirty = _pattern_init(b, pat_weights)
+    rejected = np.empty(ww, dtype=np.int64)
+    caps = np.empty(ww, dtype=np.int64)
     limit = 3 * n * n
     moves = 0
     while meta[M_PASSES] < 2 and moves < limit:
-        c = meta[M_TOMOVE]
-        p, nrej = _choose_pattern(color, head, libs, meta, c, rng, wts, rows, dirty, rejected)
-        for i in range(nrej):
-            _pat_refresh(color, w, rejected[i], pat_weights, wts, dirty)
-        if p == PASS:
-            _pass(meta, c)
-        else:
-            # stones about to be captured: their points and neighbours change pattern
-            ncap = 0
-            h0 = -1
-            h1 = -1
-            h2 = -1
-            for q in (p - w, p - 1, p + 1, p + w):
-                if color[q] == 3 - c and libs[head[q]] == 1:
-                    h = head[q]
-                    if h == h0 or h == h1 or h == h2:
-                        continue
-                    if h0 == -1:
-                        h0 = h
-                    elif h1 == -1:
-                        h1 = h
-                    else:
-                        h2 = h
-                    s = h
-                    while True:
-                        caps[ncap] = s
-                        ncap += 1
-                        s = nxt[s]
-                        if s == h:
-                            break
-            _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
-            _pat_around(color, w, p, pat_weights, wts, dirty)
-            for i in range(ncap):
-                _pat_around(color, w, caps[i], pat_weights, wts, dirty)
-        _pat_rows(n, w, wts, rows, dirty)
+        _pattern_step(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat_weights,
+                      wts, rows, dirty, rejected, caps)
         moves += 1
     return playout_score(b, komi)
 
@@ -998,6 +1067,9 @@ def run_playout(b, rng, mode, komi, pat_weights):
     """Play b to the end with the given mode from its side to move; return black's
     Tromp-Taylor score minus komi. ``pat_weights`` (float32[65536]) is read by MODE_PATTERN
     only; other modes accept any float32 array."""
+    if b[8][M_PASSES] >= 2:
+        # a finished game is played on, so that its dead stones get captured
+        b[8][M_PASSES] = 0
     if mode == MODE_LIGHT:
         return _light_playout(b, rng, komi)
     if mode == MODE_HEURISTIC:
@@ -1007,3 +1079,158 @@ def run_playout(b, rng, mode, komi, pat_weights):
             raise ValueError("MODE_PATTERN needs float32[65536] pattern weights")
         return _pattern_playout(b, rng, komi, pat_weights)
     raise ValueError("unknown playout mode")
+
+
+# ---------------------------------------------------------------------------------------
+# Users of playouts
+
+@njit(cache=True)
+def flat_mc_move(b, playouts, mode, komi, pat_weights, rng):
+    """Flat Monte-Carlo choice for b's side to move: every legal non-eye move gets an equal
+    share of ``playouts`` (at least one each); the move winning most often is returned
+    (ties broken at random), PASS when there is no such move. b is not changed."""
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    c = meta[M_TOMOVE]
+    w = meta[M_W]
+    ne = meta[M_NEMPTY]
+    cand = np.empty(ne, dtype=np.int64)
+    k = 0
+    for i in range(ne):
+        p = empt[i]
+        if _ok(color, head, libs, w, p, c, meta[M_KO], meta[M_KO_COLOR]):
+            cand[k] = p
+            k += 1
+    if k == 0:
+        return PASS
+    per = max(1, playouts // k)
+    s = copy_board(b)
+    best = PASS
+    best_v = -1.0
+    for i in range(k):
+        wins = 0
+        for j in range(per):
+            copy_into(s, b)
+            _play(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], cand[i], c)
+            v = run_playout(s, rng, mode, komi, pat_weights)
+            if (v > 0 and c == BLACK) or (v < 0 and c == WHITE):
+                wins += 1
+        val = wins + 0.5 * rand_float(rng)  # random tie-break
+        if val > best_v:
+            best_v = val
+            best = cand[i]
+    return best
+
+
+@njit(cache=True)
+def playout_owner_sum(b, playouts, mode, komi, pat_weights, rng, own_sum):
+    """Run ``playouts`` playouts from b (not changed; an ended game is played on) and add
+    each final Tromp-Taylor owner (+1 black, -1 white,
+    0 neutral; row-major from the top) into ``own_sum`` (float64[N*N]). Returns the mean
+    score, black minus white minus komi."""
+    n = b[8][M_N]
+    s = copy_board(b)
+    owner = np.empty(n * n, dtype=np.int8)
+    total = 0.0
+    for i in range(playouts):
+        copy_into(s, b)
+        total += run_playout(s, rng, mode, komi, pat_weights)
+        area_owner(s, owner)
+        for j in range(n * n):
+            own_sum[j] += owner[j]
+    return total / max(playouts, 1)
+
+
+@njit(cache=True)
+def heuristic_priors(b, c, out):
+    """Prior distribution over moves for c into ``out`` (float32[N*N+1]; action row*N+col
+    from the top left, N*N = pass): weight 1 per legal point, raised for captures, atari
+    escapes, ataris, good 3x3 shapes and the neighbourhood of the last move, lowered for
+    self-atari, own-eye filling and lone first-line points; pass gets PRIOR_PASS;
+    illegal points (``is_legal``, simple ko) get 0. Normalised to sum 1."""
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    n = meta[M_N]
+    w = meta[M_W]
+    if out.shape[0] != n * n + 1:
+        raise ValueError("heuristic_priors: out must have N*N+1 entries")
+    out[:] = 0.0
+    opp = 3 - c
+    last = meta[M_LAST]
+    total = PRIOR_PASS
+    for i in range(meta[M_NEMPTY]):
+        p = empt[i]
+        if not is_legal(b, p, c):
+            continue
+        wgt = 1.0
+        cap = 0
+        save = False
+        atari = False
+        size = 1
+        x0 = -1
+        x1 = -1
+        x2 = -1
+        o0 = -1
+        o1 = -1
+        o2 = -1
+        for q in (p - w, p - 1, p + 1, p + w):
+            cq = color[q]
+            if cq == opp:
+                h = head[q]
+                if h == x0 or h == x1 or h == x2:
+                    continue
+                if x0 == -1:
+                    x0 = h
+                elif x1 == -1:
+                    x1 = h
+                else:
+                    x2 = h
+                if libs[h] == 1:
+                    cap += csize[h]
+                elif libs[h] == 2:
+                    atari = True
+            elif cq == c:
+                h = head[q]
+                if h == o0 or h == o1 or h == o2:
+                    continue
+                if o0 == -1:
+                    o0 = h
+                elif o1 == -1:
+                    o1 = h
+                else:
+                    o2 = h
+                size += csize[h]
+                if libs[h] == 1:
+                    save = True
+        la = _libs_after(color, nxt, head, libs, mark, meta, p, c, 3)
+        if cap > 0:
+            wgt += PRIOR_CAPTURE + PRIOR_CAPTURE_STONE * cap
+        if save and la >= 2:
+            wgt += PRIOR_SAVE
+        if atari and la >= 2:
+            wgt *= PRIOR_ATARI
+        if la == 1 and cap == 0 and size >= 2:
+            wgt *= PRIOR_SELF_ATARI
+        if is_eye(b, p, c):
+            wgt *= PRIOR_EYE_FILL
+        if PAT3_GOOD[_code(color, w, p, c)] != 0:
+            wgt *= PRIOR_PATTERN
+        if last >= 0:
+            d = p - last
+            if d == -w - 1 or d == -w or d == -w + 1 or d == -1 or d == 1 or d == w - 1 \
+                    or d == w or d == w + 1:
+                wgt *= PRIOR_NEAR_LAST
+        r = p // w - 1
+        k = p % w - 1
+        if r == 0 or k == 0 or r == n - 1 or k == n - 1:
+            lonely = True
+            for q in (p - w - 1, p - w, p - w + 1, p - 1, p + 1, p + w - 1, p + w, p + w + 1):
+                if color[q] == BLACK or color[q] == WHITE:
+                    lonely = False
+                    break
+            if lonely:
+                wgt *= PRIOR_EDGE_EMPTY
+        out[r * n + k] = wgt
+        total += wgt
+    out[n * n] = PRIOR_PASS
+    inv = 1.0 / total
+    for a in range(n * n + 1):
+        out[a] = out[a] * inv

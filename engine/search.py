@@ -57,7 +57,7 @@ from engine.rng import new_rng
 @dataclass(frozen=True)
 class SearchConfig:
     """Settings of one MCTS player. Values are win probabilities in [0, 1]."""
-    c_puct: float = 1.0  # exploration weight of the prior term in PUCT
+    c_puct: float = 2.5  # exploration weight of the prior term in PUCT
     fpu_reduction: float = 0.2  # an unvisited child is valued at the parent's Q minus this
     fpu_value: float = -1.0  # if >= 0: fixed value of unvisited children instead (1.0 = try all first)
     lam: float = 1.0  # Q = (1 - lam) * value-net mean + lam * rollout mean; 1 = rollouts only
@@ -189,7 +189,7 @@ class RolloutEvaluator:
                            else np.ones(1, dtype=np.float32))
         self.pat_weights = np.ascontiguousarray(pat_weights, dtype=np.float32)
         self._rngs = [new_rng(self.seed * 1000003 + t) for t in range(self.threads)]
-        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
         self._n = 0
         self._want_owner = False
         self._owner_count = 0
@@ -231,8 +231,10 @@ class RolloutEvaluator:
             self._run(batch, 0, 0, k)
             return
         bounds = [k * t // parts for t in range(parts + 1)]
+        # the calling thread takes the first range itself: one thread handoff fewer per batch
         futures = [self._pool.submit(self._run, batch, t, bounds[t], bounds[t + 1])
-                   for t in range(parts)]
+                   for t in range(1, parts)]
+        self._run(batch, 0, bounds[0], bounds[1])
         for f in futures:
             f.result()
 
@@ -302,16 +304,17 @@ class Search:
         self._clean_priors = None  # root priors before noise
 
     # -- root -----------------------------------------------------------------------------
-    def _fresh(self, state):
-        cfg = self.config
-        self.tree = mcts.new_tree(min(cfg.initial_tree_nodes, cfg.max_tree_nodes))
+    def _batch_for(self, state):
+        """The leaf batch, rebuilt when the board size or komi changed."""
         if self.batch is None or self.batch.n != state.size or self.batch.komi != state.komi:
-            self.batch = LeafBatch(state.size, cfg.batch_size, state.komi)
+            self.batch = LeafBatch(state.size, self.config.batch_size, state.komi)
+        return self.batch
 
     def _reuse(self, state, color):
         """Root node of the current position in the kept tree, or None."""
-        if (self.tree is None or self.batch is None or self.batch.n != state.size
-                or self.batch.komi != state.komi or self.root_state.ko_rule != state.ko_rule):
+        old_state = self.root_state
+        if (self.tree is None or old_state is None or old_state.size != state.size
+                or old_state.komi != state.komi or old_state.ko_rule != state.ko_rule):
             return None
         old = self.root_history
         hist = state.history
@@ -344,7 +347,8 @@ class Search:
         played since the last search when the tree holds them. Returns the root's visits."""
         node = self._reuse(state, color)
         if node is None:
-            self._fresh(state)
+            cfg = self.config
+            self.tree = mcts.new_tree(min(cfg.initial_tree_nodes, cfg.max_tree_nodes))
         elif node != 0:
             self.tree = mcts.reroot(self.tree, node)
         self.root_board = copy_board(state.board)
@@ -354,6 +358,7 @@ class Search:
         self.root_state = state.copy()
         self.root_state.to_move = color
         self.scratch = copy_board(self.root_board)
+        self._batch_for(state)
         self.batch.tree = self.tree
         self.batch.root_state = self.root_state
         self.tree[T_FLAGS][0] &= ~np.uint8(F_TERMINAL)
@@ -543,9 +548,7 @@ class Search:
         ev = self.evaluator
         if not ev.uses_rollout or not hasattr(ev, "ownership"):
             return None
-        if self.batch is None or self.batch.n != state.size or self.batch.komi != state.komi:
-            self.batch = LeafBatch(state.size, self.config.batch_size, state.komi)
-        bt = self.batch
+        bt = self._batch_for(state)
         for a, arr in zip(state.board, bt.boards):
             arr[:] = a
         bt.expand[:] = 0
@@ -603,6 +606,7 @@ class MCTSPlayer(Player):
             self.search.tree = None
 
     def genmove(self, state, color, budget, on_info=None):
+        t0 = time.perf_counter()
         if budget is None or (budget.visits is None and budget.seconds is None):
             budget = self.default_budget
         last = state.last_move
@@ -611,7 +615,10 @@ class MCTSPlayer(Player):
         with self._lock:
             s = self.search
             s.prepare(state, color)
-            s.run(visits=budget.visits, seconds=budget.seconds, on_info=on_info)
+            seconds = budget.seconds
+            if seconds is not None:
+                seconds = max(0.0, seconds - (time.perf_counter() - t0))
+            s.run(visits=budget.visits, seconds=seconds, on_info=on_info)
             ranked = s.ranked()
             if not ranked:
                 return PASS
@@ -642,8 +649,9 @@ class MCTSPlayer(Player):
         with self._lock:
             s = self.search
             s.prepare(state, color, want_ownership=want_ownership)
+            chunk = max(float(interval_s or 0.0), 0.02)  # a zero interval must still search
             while not stop.is_set():
-                s.run(seconds=interval_s, stop=stop, early_stop=False, want_ownership=want_ownership)
+                s.run(seconds=chunk, stop=stop, early_stop=False, want_ownership=want_ownership)
                 if s.ranked():
                     on_info(s.infos(), s.ownership() if want_ownership else None)
 

@@ -43,7 +43,7 @@ def build_parser():
     g.add_argument("--default-seconds", type=float, default=EngineConfig.default_seconds,
                    help="thinking time per move when neither --visits, --seconds nor a time control "
                         "limits it (default: %(default)s)")
-    g.add_argument("--threads", type=int, default=1, help="search threads (default: %(default)s)")
+    g.add_argument("--threads", type=int, default=2, help="search threads (default: %(default)s)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     g.add_argument("--resign-threshold", type=float, default=None,
                    help="resign when the estimated winrate falls below this (default: the player's)")

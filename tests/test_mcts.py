@@ -1,0 +1,362 @@
+"""The PUCT tree search (engine.mcts kernels, engine.search driver and MCTSPlayer).
+
+Bookkeeping is checked with ``UniformEvaluator``, whose answers are fixed, so visit counts and
+Q values are exact; play is checked with real rollouts on 5x5 and 7x7 positions written as
+diagrams. Every search is seeded.
+"""
+import threading
+
+import numpy as np
+import pytest
+
+from engine import mcts
+from engine.board import BLACK, PASS, RESIGN, WHITE
+from engine.coords import format_vertex, parse_vertex
+from engine.diagram import state_from_diagram
+from engine.game import GameState
+from engine.mcts import F_DISABLED, F_TERMINAL, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD, T_PRIOR
+from engine.player import Budget, RandomPlayer
+from engine.playout import MODE_LIGHT
+from engine.search import (MCTSPlayer, RolloutEvaluator, Search, SearchConfig, UniformEvaluator,
+                           make_player)
+
+# A capturing race: black's A5-A3 and white's B5-B3 both have one liberty (A2 and B2).
+# Black to move saves its group only by capturing at B2; white to move captures at A2.
+RACE = """
+X O X . .
+X O X . .
+X O X . .
+. . . . .
+. . . . .
+"""
+
+
+def v(text, n):
+    return parse_vertex(text, n)
+
+
+def children(s, node=0):
+    f = int(s.tree[T_FIRST][node])
+    return range(f, f + int(s.tree[T_NCHILD][node])) if f >= 0 else range(0)
+
+
+def child_by_move(s, p, node=0):
+    hits = [j for j in children(s, node) if s.tree[T_MOVE][j] == p]
+    assert hits, f"no child {p}"
+    return hits[0]
+
+
+def fake_search(value=0.5, rollout=None, **cfg):
+    base = dict(threads=1, seed=3, early_stop=False, expand_threshold=1, batch_size=8)
+    base.update(cfg)
+    return Search(SearchConfig(**base), UniformEvaluator(value=value, rollout=rollout))
+
+
+def rollout_player(**cfg):
+    base = dict(threads=1, seed=5, playout_mode=MODE_LIGHT, resign_threshold=0.0)
+    base.update(cfg)
+    c = SearchConfig(**base)
+    return MCTSPlayer(c, RolloutEvaluator(c.playout_mode, c.threads, c.seed))
+
+
+def test_node_fits_in_64_bytes():
+    assert mcts.bytes_per_node() <= 64
+
+
+@pytest.mark.parametrize("threshold", [1, 3])
+def test_visit_counts_are_exact(threshold):
+    s = fake_search(expand_threshold=threshold)
+    s.prepare(GameState(5), BLACK)
+    assert s.run(visits=300) == 300
+    n = s.tree[T_N]
+    assert n[0] == 300
+    # the root's first visit evaluates the root itself; every later one goes to a child
+    assert sum(int(n[j]) for j in children(s)) == 299
+    if threshold == 1:
+        for i in range(int(s.tree[mcts.T_META][mcts.T_COUNT])):
+            kids = children(s, i)
+            if len(kids):
+                assert n[i] == 1 + sum(int(n[j]) for j in kids)
+    assert mcts.check_tree(s.tree) == 0
+    assert s.stats()["virtual_loss"] == 0
+
+
+def test_batches_leave_no_virtual_loss():
+    s = fake_search(batch_size=16)
+    s.prepare(GameState(7), BLACK)
+    s.run(visits=500)
+    assert s.stats()["virtual_loss"] == 0
+    assert s.tree[T_N][0] == 500
+    # on 2x2 a batch of 16 runs out of fresh leaves: this evaluator is deterministic, so leaves
+    # already in flight are given up (collisions), never evaluated twice
+    s = fake_search(batch_size=16)
+    s.prepare(GameState(2), BLACK)
+    assert s.run(visits=200) == 200
+    assert s.tree[mcts.T_META][mcts.T_COLLISIONS] > 0
+    assert s.stats()["virtual_loss"] == 0 and s.tree[T_N][0] == 200
+    # rollouts may take the same leaf twice in one batch: also clean, also exact
+    c = SearchConfig(threads=2, seed=1, batch_size=16, early_stop=False, playout_mode=MODE_LIGHT)
+    r = Search(c, RolloutEvaluator(MODE_LIGHT, threads=2, seed=1))
+    r.prepare(GameState(7), BLACK)
+    assert r.run(visits=400) == 400
+    assert r.tree[T_N][0] == 400
+    assert mcts.check_tree(r.tree) == 0
+    r.evaluator.close()
+
+
+def test_search_is_reproducible():
+    def top():
+        p = rollout_player(threads=2, batch_size=8)
+        st = GameState(7, komi=7.0)
+        p.genmove(st, BLACK, Budget(visits=300))
+        return [(i.move, i.visits) for i in p.search.infos()]
+    assert top() == top()
+
+
+@pytest.mark.parametrize("lam, q", [(0.5, 0.5), (0.25, 0.35), (0.0, 0.2), (1.0, 0.8)])
+def test_lambda_mixes_value_and_rollout_in_the_movers_view(lam, q):
+    # every leaf: value net says 0.8 and the rollout says 0.2 for the side to move there
+    s = fake_search(value=0.8, rollout=0.2, lam=lam)
+    s.prepare(GameState(5), BLACK)
+    s.run(visits=1)
+    # the root's own evaluation is for black, the player to move at the root
+    assert s.root_value() == pytest.approx((1 - lam) * 0.8 + lam * 0.2)
+    s.run(visits=10)
+    once = [j for j in children(s) if s.tree[T_N][j] == 1]
+    assert once
+    for j in once:
+        # a child's leaf has white to move: white's 0.8 / 0.2 are black's 0.2 / 0.8
+        assert s.q(j) == pytest.approx(q, abs=1e-6)
+
+
+def superko_state():
+    """White to move; retaking the ko at B3 is fine for simple ko but repeats a position."""
+    st = state_from_diagram("""
+        . . . . .
+        . X O . .
+        X O . O .
+        . X O . .
+        . . . . .
+    """, to_move=BLACK)
+    st.play(BLACK, v("C3", 5))  # takes the ko, capturing B3
+    st.play(WHITE, PASS)
+    st.play(BLACK, PASS)
+    return st
+
+
+def test_root_children_follow_superko_and_noise_only_on_legal_moves():
+    st = superko_state()
+    retake = v("B3", 5)
+    assert retake not in st.legal_points(WHITE)
+    s = fake_search(dirichlet_epsilon=1.0, dirichlet_alpha=0.3)
+    s.prepare(st, WHITE)
+    s.run(visits=1)  # expands the root
+    j = child_by_move(s, retake)  # simple ko allows it, so the tree made the child ...
+    assert s.tree[T_FLAGS][j] & F_DISABLED  # ... and the root disabled it
+    s.setup_root()  # the noise run() applies at the start of a search
+    prior = s.tree[T_PRIOR]
+    legal = [k for k in children(s) if k != j]
+    assert prior[j] == 0.0
+    assert sum(prior[k] for k in legal) == pytest.approx(1.0, abs=1e-5)
+    assert np.std([prior[k] for k in legal]) > 0.01  # noise, not the uniform prior
+    assert {int(s.tree[T_MOVE][k]) for k in legal} == set(st.legal_points(WHITE)) | {PASS}
+    s.run(visits=200)
+    assert s.tree[T_N][j] == 0
+    # after the search the reported priors are the clean ones again
+    assert {round(i.prior, 4) for i in s.infos()} == {round(1 / len(legal), 4)}
+
+
+# Black owns 15 points, white 10 (all alive by Tromp-Taylor).
+AREA = """
+. X . X O
+X X X X O
+. X X O O
+X X O O .
+. X O . O
+"""
+
+
+@pytest.mark.parametrize("komi, black_wins", [(4.5, True), (5.5, False)])
+def test_two_passes_are_scored_exactly(komi, black_wins):
+    st = state_from_diagram(AREA, to_move=WHITE, komi=komi)
+    assert st.score() == pytest.approx(5 - komi)
+    st.play(WHITE, PASS)
+    s = fake_search(value=0.5)
+    s.prepare(st, BLACK)
+    s.run(visits=100)
+    j = child_by_move(s, PASS)
+    assert s.tree[T_FLAGS][j] & F_TERMINAL
+    assert s.tree[T_N][j] > 0
+    # the evaluator says 0.5 everywhere; the terminal node knows better
+    assert s.q(j) == (1.0 if black_wins else 0.0)
+
+
+# As AREA but C5 is dame: black 13, white 11, and C5 is worth a point to black.
+DAME = """
+. X . O O
+X X X X O
+. X X O O
+X X O O .
+. X O . O
+"""
+
+
+@pytest.mark.parametrize("komi", [1.5, 2.5])
+def test_answers_a_pass_with_a_pass_only_when_that_wins(komi):
+    st = state_from_diagram(DAME, to_move=WHITE, komi=komi)
+    st.play(WHITE, PASS)
+    move = rollout_player().genmove(st, BLACK, Budget(visits=300))
+    assert format_vertex(move, 5) == ("pass" if komi == 1.5 else "C5")
+
+
+class PassLover(UniformEvaluator):
+    """Puts the whole prior on pass, so a search visits pass most."""
+
+    def evaluate(self, batch):
+        super().evaluate(batch)
+        n = batch.n
+        for i in range(batch.count):
+            if batch.expand[i]:
+                batch.priors[i, :] = 0.0
+                batch.priors[i, n * n] = 1.0
+
+
+@pytest.mark.parametrize("komi", [1.5, 2.5])
+def test_never_passes_into_a_tromp_taylor_loss(komi):
+    st = state_from_diagram(DAME, to_move=BLACK, komi=komi)
+    p = MCTSPlayer(SearchConfig(threads=1, expand_threshold=1, resign_threshold=0.0),
+                   PassLover(value=0.5))
+    move = p.genmove(st, BLACK, Budget(visits=50))
+    assert p.search.ranked()[0] == child_by_move(p.search, PASS)
+    # passing hands white a Tromp-Taylor win at komi 2.5: fill the dame instead
+    assert format_vertex(move, 5) == ("pass" if komi == 1.5 else "C5")
+
+
+def test_tree_reuse_keeps_the_played_line():
+    st = GameState(7, komi=7.0)
+    s = fake_search(value=0.5)
+    s.prepare(st, BLACK)
+    s.run(visits=400)
+    b1 = s.ranked()[0]
+    w1 = max(children(s, b1), key=lambda j: s.tree[T_N][j])
+    kept = int(s.tree[T_N][w1])
+    grand = sorted(int(s.tree[T_N][j]) for j in children(s, w1))
+    assert kept > 1
+    st.play(BLACK, int(s.tree[T_MOVE][b1]))
+    st.play(WHITE, int(s.tree[T_MOVE][w1]))
+    assert s.prepare(st, BLACK) == kept
+    assert sorted(int(s.tree[T_N][j]) for j in children(s)) == grand
+    assert mcts.check_tree(s.tree) == 0
+    s.run(visits=100)
+    assert s.tree[T_N][0] == kept + 100
+    # a move the tree does not hold, or the other colour to move, starts afresh
+    assert s.prepare(st, WHITE) == 0
+    s.run(visits=50)
+    other = GameState(7, komi=7.0)
+    other.play(BLACK, v("A1", 7))
+    assert s.prepare(other, WHITE) == 0
+
+
+def test_a_full_tree_refuses_expansions_and_keeps_searching():
+    s = fake_search(max_tree_nodes=724, initial_tree_nodes=50)
+    s.prepare(GameState(5), BLACK)
+    assert s.run(visits=3000) == 3000
+    st = s.stats()
+    assert st["capacity"] == 724 and st["nodes"] <= 724
+    assert st["refused"] > 0
+    assert s.tree[T_N][0] == 3000
+    assert mcts.check_tree(s.tree) == 0
+
+
+def test_finds_the_only_move_of_a_capturing_race():
+    st = state_from_diagram(RACE, to_move=BLACK, komi=0.5)
+    before = (list(st.history), st.board[0].copy(), st.to_move, st.hash)
+    p = rollout_player()
+    assert format_vertex(p.genmove(st, BLACK, Budget(visits=1500)), 5) == "B2"
+    assert p.search.infos()[0].winrate > 0.8
+    # white to move wins the race instead (A2 captures; B2 gains liberties and captures next)
+    assert format_vertex(p.genmove(st, WHITE, Budget(visits=1500)), 5) in ("A2", "B2")
+    # genmove never changes the state it is given
+    after = (list(st.history), st.board[0].copy(), st.to_move, st.hash)
+    assert after[0::2] == before[0::2] and np.array_equal(after[1], before[1])
+    assert after[3] == before[3]
+
+
+# Black cannot win this on 5x5: white owns the top two rows and has komi 7.5.
+HOPELESS = """
+. O . O .
+O O O O O
+. . O . .
+X X . . .
+. . . . .
+"""
+
+
+def test_genmove_honours_the_colour_not_the_turn():
+    p = rollout_player(resign_threshold=0.1, resign_min_visits=500)
+    st = state_from_diagram(HOPELESS, to_move=WHITE, komi=7.5)
+    assert p.genmove(st, BLACK, Budget(visits=800)) == RESIGN
+    assert p.search.root_color == BLACK
+    st = state_from_diagram(HOPELESS, to_move=BLACK, komi=7.5)
+    move = p.genmove(st, WHITE, Budget(visits=800))
+    assert move not in (PASS, RESIGN) and st.is_legal(WHITE, move)
+    assert p.search.infos()[0].winrate > 0.9
+
+
+def test_early_stop_when_the_best_move_is_settled():
+    st = state_from_diagram(RACE, to_move=BLACK, komi=0.5)
+    p = rollout_player(early_stop=True)
+    assert format_vertex(p.genmove(st, BLACK, Budget(visits=3000)), 5) == "B2"
+    assert p.search.sims < 3000
+
+
+def test_analyze_reports_until_stopped():
+    st = state_from_diagram(RACE, to_move=BLACK, komi=0.5)
+    p = rollout_player()
+    stop = threading.Event()
+    reports = []
+
+    def on_info(infos, own):
+        reports.append((infos, own))
+        if len(reports) == 3:
+            stop.set()
+
+    p.analyze(st, BLACK, stop, 0.05, on_info, want_ownership=True)
+    assert len(reports) == 3
+    infos, own = reports[-1]
+    assert [i.order for i in infos] == list(range(len(infos)))
+    assert [i.visits for i in infos] == sorted((i.visits for i in infos), reverse=True)
+    best = infos[0]
+    assert format_vertex(best.move, 5) == "B2"
+    assert best.pv[0] == best.move and 0 <= best.lcb <= best.winrate <= 1
+    assert best.winrate > 0.7 and best.score_lead > 0
+    assert own.shape == (25,) and np.all(np.abs(own) <= 1)
+    # after B2 the left side is black's: A3 (a black stone) owned by black
+    assert own[2 * 5 + 0] > 0.5
+    assert reports[0][0][0].visits < best.visits
+
+
+def test_ownership_of_a_settled_board():
+    st = state_from_diagram(AREA, to_move=BLACK, komi=4.5)
+    own = rollout_player(ownership_visits=200).ownership(st)
+    assert own.shape == (25,) and own.dtype == np.float32
+    expected = st.owner()
+    assert np.all(np.sign(np.round(own)) == expected)
+
+
+def test_make_player_builds_from_command_line_options():
+    p = make_player("mcts", threads="2", seed="7", playout_mode="light", resign_threshold=None,
+                    ko_rule="positional", visits="50", c_puct="1.5", early_stop="false")
+    assert isinstance(p, MCTSPlayer)
+    c = p.config
+    assert (c.threads, c.seed, c.playout_mode, c.c_puct, c.early_stop) == (2, 7, MODE_LIGHT, 1.5, False)
+    assert p.default_budget == Budget(visits=50)
+    assert isinstance(make_player("random", seed=3, threads=2), RandomPlayer)
+    with pytest.raises(ValueError, match="unknown options"):
+        make_player("mcts", colour="black")
+    with pytest.raises(ValueError, match="playout mode"):
+        make_player("mcts", playout_mode="smart")
+    with pytest.raises(ValueError, match="c_puct"):
+        make_player("mcts", c_puct=-1)
+    with pytest.raises(ValueError, match="kind"):
+        make_player("alphago")
