@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: play test bench venv clean
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(VENV)/.warm
 
 # torch is pinned first so pip takes the CPU build on disk instead of a multi-GB CUDA one;
 # pyproject says torch>=2.3 so GPU users keep their own build.
@@ -16,6 +16,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# Compile every Numba kernel once and cache it, so the engine answers a GUI at once.
+# Kernels inline functions from other modules, which Numba's cache does not track:
+# drop all cached machine code whenever an engine source changes.
+$(VENV)/.warm: $(VENV)/.installed $(wildcard engine/*.py)
+	find engine -name '*.nbi' -delete -o -name '*.nbc' -delete
+	$(PY) -m engine.warmup
 	touch $@
 
 play: venv

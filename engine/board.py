@@ -185,14 +185,19 @@ def _empt_add(b, p):
     meta[M_NEMPTY] = k + 1
 
 
-@njit(cache=True)
-def _remove_chain(b, h):
-    """Remove the chain headed by h; give liberties to the adjacent chains. Returns stones removed."""
-    color = b[0]
-    nxt = b[1]
-    head = b[2]
-    libs = b[3]
-    meta = b[8]
+# The per-move kernels take the board's arrays one by one rather than the tuple: unpacking
+# a tuple inside a hot loop costs Numba reference-count updates, which dominated playout
+# time. ``_nrt=False``: they never allocate.
+
+@njit(cache=True, inline="always")
+def _stamp(meta):
+    meta[M_STAMP] += 1
+    return np.int32(meta[M_STAMP])
+
+
+@njit(cache=True, _nrt=False)
+def _remove_chain(color, nxt, head, libs, empt, eidx, meta, h):
+    """Remove the chain headed by h, giving liberties to the adjacent chains . Returns the stones removed."""
     w = meta[M_W]
     dead = color[h]
     n = 0
@@ -200,8 +205,10 @@ def _remove_chain(b, h):
     while True:
         color[s] = EMPTY
         meta[M_HASH] ^= ZOBRIST[dead, s]
-        _empt_add(b, s)
-        # each distinct neighbouring chain gains s as a liberty once
+        k = meta[M_NEMPTY]
+        empt[k] = s
+        eidx[s] = k
+        meta[M_NEMPTY] = k + 1
         h0 = -1
         h1 = -1
         h2 = -1
@@ -229,113 +236,90 @@ def _remove_chain(b, h):
     return n
 
 
-@njit(cache=True)
-def _recount_libs(b, h):
-    """Exact liberty count of the chain headed by h, by walking it with a fresh stamp."""
-    color = b[0]
-    nxt = b[1]
-    mark = b[7]
-    w = b[8][M_W]
-    st = _next_stamp(b)
-    n = 0
-    s = h
-    while True:
-        for q in (s - w, s - 1, s + 1, s + w):
-            if color[q] == EMPTY and mark[q] != st:
-                mark[q] = st
-                n += 1
-        s = nxt[s]
-        if s == h:
-            break
-    return n
-
-
-@njit(cache=True)
-def play(b, p, c):
-    """Play colour c at p (PASS allowed). The move must be legal (see ``is_legal``).
-
-    Returns the number of stones captured."""
-    meta = b[8]
+@njit(cache=True, _nrt=False)
+def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
+    """Play c at the legal board point p, in one pass over the neighbours (``play`` on the
+    board's arrays). Returns the stones captured."""
+    w = meta[M_W]
+    opp = 3 - c
     meta[M_LAST2] = meta[M_LAST]
     meta[M_LAST] = p
     meta[M_MOVES] += 1
-    meta[M_TOMOVE] = 3 - c
-    if p == PASS:
-        meta[M_KO] = -1
-        meta[M_PASSES] += 1
-        return 0
+    meta[M_TOMOVE] = opp
     meta[M_PASSES] = 0
-    color = b[0]
-    nxt = b[1]
-    head = b[2]
-    libs = b[3]
-    csize = b[4]
-    w = meta[M_W]
-    opp = 3 - c
 
     color[p] = c
     meta[M_HASH] ^= ZOBRIST[c, p]
-    _empt_remove(b, p)
+    i = eidx[p]
+    last = meta[M_NEMPTY] - 1
+    q = empt[last]
+    empt[i] = q
+    eidx[q] = i
+    eidx[p] = -1
+    meta[M_NEMPTY] = last
     head[p] = p
     nxt[p] = p
     csize[p] = 1
+    libs[p] = 0
+
+    # one pass: empty neighbours, distinct own chains, opponent chains lose p (once each)
     nl = 0
-    for q in (p - w, p - 1, p + 1, p + w):
-        if color[q] == EMPTY:
-            nl += 1
-    libs[p] = nl
-
-    # Opponent chains lose p as a liberty (once each); those left with none are captured.
-    captured = 0
-    cap_point = -1
-    s0 = -1
-    s1 = -1
-    s2 = -1
-    for q in (p - w, p - 1, p + 1, p + w):
-        if color[q] != opp:
-            continue
-        hq = head[q]
-        if hq == s0 or hq == s1 or hq == s2:
-            continue
-        if s0 == -1:
-            s0 = hq
-        elif s1 == -1:
-            s1 = hq
-        else:
-            s2 = hq
-        libs[hq] -= 1
-        if libs[hq] == 0:
-            cap_point = hq
-            captured += _remove_chain(b, hq)
-    if captured > 0:
-        if c == BLACK:
-            meta[M_CAPB] += captured
-        else:
-            meta[M_CAPW] += captured
-
-    # Merge with own chains. One neighbour chain (the common case) updates incrementally,
-    # several are relinked and recounted.
     o0 = -1
     o1 = -1
     o2 = -1
     o3 = -1
     nown = 0
+    x0 = -1
+    x1 = -1
+    x2 = -1
+    captured = 0
+    cap_point = -1
     for q in (p - w, p - 1, p + 1, p + w):
-        if color[q] != c:
-            continue
-        hq = head[q]
-        if hq == o0 or hq == o1 or hq == o2:
-            continue
-        if nown == 0:
-            o0 = hq
-        elif nown == 1:
-            o1 = hq
-        elif nown == 2:
-            o2 = hq
+        cq = color[q]
+        if cq == EMPTY:
+            nl += 1
+        elif cq == c:
+            hq = head[q]
+            if hq != o0 and hq != o1 and hq != o2:
+                if nown == 0:
+                    o0 = hq
+                elif nown == 1:
+                    o1 = hq
+                elif nown == 2:
+                    o2 = hq
+                else:
+                    o3 = hq
+                nown += 1
+        elif cq == opp:
+            hq = head[q]
+            if hq != x0 and hq != x1 and hq != x2:
+                if x0 == -1:
+                    x0 = hq
+                elif x1 == -1:
+                    x1 = hq
+                else:
+                    x2 = hq
+                libs[hq] -= 1
+                if libs[hq] == 0:
+                    cap_point = hq
+                    captured += _remove_chain(color, nxt, head, libs, empt, eidx, meta, hq)
+    if captured > 0:
+        # captured neighbours are liberties now (and a later neighbour may have been
+        # counted as empty after its chain went)
+        nl = 0
+        for q in (p - w, p - 1, p + 1, p + w):
+            if color[q] == EMPTY:
+                nl += 1
+        if c == BLACK:
+            meta[M_CAPB] += captured
         else:
-            o3 = hq
-        nown += 1
-    if nown == 1:
+            meta[M_CAPW] += captured
+    libs[p] = nl
+
+    if nown == 0:
+        hp = p
+    elif nown == 1:
+        # p's empty neighbours that the chain does not already touch are new liberties
         hb = o0
         extra = 0
         for q in (p - w, p - 1, p + 1, p + w):
@@ -349,18 +333,41 @@ def play(b, p, c):
             if not shared:
                 extra += 1
         libs[hb] = libs[hb] - 1 + extra
-        # splice p into hb's ring
         head[p] = hb
         nxt[p] = nxt[hb]
         nxt[hb] = p
         csize[hb] += 1
         hp = hb
-    elif nown > 1:
-        # the largest chain keeps its head; the others are relabelled
+    else:
+        # several chains join: the largest keeps its head and its liberty count, which
+        # gains the liberties of p and of the smaller chains that it does not touch
         hb = o0
-        for hq in (np.int64(o1), np.int64(o2), np.int64(o3)):
-            if hq != -1 and csize[hq] > csize[hb]:
-                hb = hq
+        if csize[o1] > csize[hb]:
+            hb = o1
+        if o2 != -1 and csize[o2] > csize[hb]:
+            hb = o2
+        if o3 != -1 and csize[o3] > csize[hb]:
+            hb = o3
+        st = _stamp(meta)
+        gained = 0
+        for hq in (np.int64(p), np.int64(o0), np.int64(o1), np.int64(o2), np.int64(o3)):
+            if hq == -1 or hq == hb:
+                continue
+            s = hq
+            while True:
+                for r in (s - w, s - 1, s + 1, s + w):
+                    if color[r] == EMPTY and mark[r] != st:
+                        mark[r] = st
+                        touches = False
+                        for t in (r - w, r - 1, r + 1, r + w):
+                            if color[t] == c and head[t] == hb:
+                                touches = True
+                                break
+                        if not touches:
+                            gained += 1
+                s = nxt[s]
+                if s == hq:
+                    break
         for hq in (np.int64(p), np.int64(o0), np.int64(o1), np.int64(o2), np.int64(o3)):
             if hq == -1 or hq == hb:
                 continue
@@ -374,18 +381,37 @@ def play(b, p, c):
             nxt[hb] = nxt[hq]
             nxt[hq] = t
             csize[hb] += csize[hq]
-        libs[hb] = _recount_libs(b, hb)
+        libs[hb] = libs[hb] - 1 + gained
         hp = hb
-    else:
-        hp = p
 
-    # Simple ko: a lone stone that captured exactly one stone and now has one liberty.
+    # simple ko: a lone stone that captured exactly one stone and has one liberty
     if captured == 1 and csize[hp] == 1 and libs[hp] == 1:
         meta[M_KO] = cap_point
         meta[M_KO_COLOR] = opp
     else:
         meta[M_KO] = -1
     return captured
+
+
+@njit(cache=True, inline="always")
+def _pass(meta, c):
+    meta[M_LAST2] = meta[M_LAST]
+    meta[M_LAST] = PASS
+    meta[M_MOVES] += 1
+    meta[M_TOMOVE] = 3 - c
+    meta[M_KO] = -1
+    meta[M_PASSES] += 1
+
+
+@njit(cache=True)
+def play(b, p, c):
+    """Play colour c at p (PASS allowed). The move must be legal (see ``is_legal``).
+
+    Returns the number of stones captured."""
+    if p == PASS:
+        _pass(b[8], c)
+        return 0
+    return _play(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], p, c)
 
 
 @njit(cache=True)
@@ -542,20 +568,14 @@ def legal_moves(b, c, out):
     return k
 
 
-@njit(cache=True)
-def libs_after(b, p, c):
-    """Liberties of c's chain at p if c played there (captures counted), without playing."""
-    color = b[0]
-    head = b[2]
-    libs = b[3]
-    csize = b[4]
-    nxt = b[1]
-    mark = b[7]
-    w = b[8][M_W]
-    st = _next_stamp(b)
+@njit(cache=True, _nrt=False)
+def _libs_after(color, nxt, head, libs, mark, meta, p, c, enough):
+    """Liberties c's chain at p would have after c plays p (captures counted), counting no
+    further than ``enough`` (``libs_after`` on the board's arrays, with an early stop)."""
+    w = meta[M_W]
+    st = _stamp(meta)
     mark[p] = st
     n = 0
-    # opponent chains captured by p: adjacent to p with p as their last liberty
     k0 = -1
     k1 = -1
     k2 = -1
@@ -579,15 +599,17 @@ def libs_after(b, p, c):
             if mark[q] != st:
                 mark[q] = st
                 n += 1
+    if n >= enough:
+        return n
     for q in (p - w, p - 1, p + 1, p + w):
         if color[q] == c:
             h = head[q]
             s = h
             while True:
                 for r in (s - w, s - 1, s + 1, s + w):
-                    cr = color[r]
                     if mark[r] == st:
                         continue
+                    cr = color[r]
                     if cr == EMPTY:
                         mark[r] = st
                         n += 1
@@ -596,10 +618,18 @@ def libs_after(b, p, c):
                         if hr == k0 or hr == k1 or hr == k2 or hr == k3:
                             mark[r] = st
                             n += 1
+                if n >= enough:
+                    return n
                 s = nxt[s]
                 if s == h:
                     break
     return n
+
+
+@njit(cache=True)
+def libs_after(b, p, c):
+    """Liberties of c's chain at p if c played there (captures counted), without playing."""
+    return _libs_after(b[0], b[1], b[2], b[3], b[7], b[8], p, c, 1 << 30)
 
 
 # ---- coordinate helpers (Python side) ----

@@ -48,8 +48,7 @@ The hot functions take the board's arrays one by one instead of the board tuple:
 pulling arrays out of a tuple costs Numba reference-count updates, which were most of
 the time of a playout move. A light move is drawn without replacement from the
 empty-point list (a rejected point is swapped behind the live range, ``eidx`` kept in
-step) and played by ``_play`` (same result as ``engine.board.play``; several chains
-joining gain only the liberties of the smaller chains, instead of a full recount). The
+step) and played by ``engine.board._play``, the board's own move kernel. The
 final score reads only the empty points, which at the end of a playout are nearly all
 single-point eyes or shared liberties; a region scan is the fallback.
 
@@ -64,7 +63,8 @@ from numba import njit
 from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, ZOBRIST, M_CAPB, M_CAPW, M_HASH,
                           M_KO, M_KO_COLOR, M_LAST, M_LAST2, M_MOVES, M_N, M_NEMPTY,
                           M_PASSES, M_STAMP, M_TOMOVE, M_W, area_owner, area_score,
-                          copy_board, copy_into, is_eye, is_legal)
+                          copy_board, copy_into, is_eye, is_legal, _libs_after, _pass, _play,
+                          _remove_chain, _stamp)
 from engine.rng import rand_below, rand_float
 
 MODE_LIGHT = 0
@@ -240,12 +240,6 @@ def check_pattern_weights(pat_weights, mode):
 # Jitted helpers on the board's arrays
 
 @njit(cache=True, inline="always")
-def _stamp(meta):
-    meta[M_STAMP] += 1
-    return np.int32(meta[M_STAMP])
-
-
-@njit(cache=True, inline="always")
 def _swap_colors(x):
     """Swap the values 1 and 2 in every 2-bit field of a pattern code (black <-> white)."""
     d = (x ^ (x >> 1)) & 0x5555
@@ -277,225 +271,6 @@ def _code(color, w, p, c):
 def pattern_code(b, p, c):
     """3x3 pattern code of point p for the player c to move (see the module docstring)."""
     return _code(b[0], b[8][M_W], p, c)
-
-
-@njit(cache=True, _nrt=False)
-def _remove_chain(color, nxt, head, libs, empt, eidx, meta, h):
-    """Remove the chain headed by h, giving liberties to the adjacent chains (as
-    ``engine.board._remove_chain``). Returns the stones removed."""
-    w = meta[M_W]
-    dead = color[h]
-    n = 0
-    s = h
-    while True:
-        color[s] = EMPTY
-        meta[M_HASH] ^= ZOBRIST[dead, s]
-        k = meta[M_NEMPTY]
-        empt[k] = s
-        eidx[s] = k
-        meta[M_NEMPTY] = k + 1
-        h0 = -1
-        h1 = -1
-        h2 = -1
-        for q in (s - w, s - 1, s + 1, s + w):
-            cq = color[q]
-            if cq == EMPTY or cq == OFF or cq == dead:
-                continue
-            hq = head[q]
-            if hq == h0 or hq == h1 or hq == h2:
-                continue
-            libs[hq] += 1
-            if h0 == -1:
-                h0 = hq
-            elif h1 == -1:
-                h1 = hq
-            else:
-                h2 = hq
-        n += 1
-        s2 = nxt[s]
-        nxt[s] = s
-        head[s] = s
-        s = s2
-        if s == h:
-            break
-    return n
-
-
-@njit(cache=True, _nrt=False)
-def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
-    """Play c at the legal board point p: the effect of ``engine.board.play``, in one pass
-    over the neighbours. Returns the stones captured."""
-    w = meta[M_W]
-    opp = 3 - c
-    meta[M_LAST2] = meta[M_LAST]
-    meta[M_LAST] = p
-    meta[M_MOVES] += 1
-    meta[M_TOMOVE] = opp
-    meta[M_PASSES] = 0
-
-    color[p] = c
-    meta[M_HASH] ^= ZOBRIST[c, p]
-    i = eidx[p]
-    last = meta[M_NEMPTY] - 1
-    q = empt[last]
-    empt[i] = q
-    eidx[q] = i
-    eidx[p] = -1
-    meta[M_NEMPTY] = last
-    head[p] = p
-    nxt[p] = p
-    csize[p] = 1
-    libs[p] = 0
-
-    # one pass: empty neighbours, distinct own chains, opponent chains lose p (once each)
-    nl = 0
-    o0 = -1
-    o1 = -1
-    o2 = -1
-    o3 = -1
-    nown = 0
-    x0 = -1
-    x1 = -1
-    x2 = -1
-    captured = 0
-    cap_point = -1
-    for q in (p - w, p - 1, p + 1, p + w):
-        cq = color[q]
-        if cq == EMPTY:
-            nl += 1
-        elif cq == c:
-            hq = head[q]
-            if hq != o0 and hq != o1 and hq != o2:
-                if nown == 0:
-                    o0 = hq
-                elif nown == 1:
-                    o1 = hq
-                elif nown == 2:
-                    o2 = hq
-                else:
-                    o3 = hq
-                nown += 1
-        elif cq == opp:
-            hq = head[q]
-            if hq != x0 and hq != x1 and hq != x2:
-                if x0 == -1:
-                    x0 = hq
-                elif x1 == -1:
-                    x1 = hq
-                else:
-                    x2 = hq
-                libs[hq] -= 1
-                if libs[hq] == 0:
-                    cap_point = hq
-                    captured += _remove_chain(color, nxt, head, libs, empt, eidx, meta, hq)
-    if captured > 0:
-        # captured neighbours are liberties now (and a later neighbour may have been
-        # counted as empty after its chain went)
-        nl = 0
-        for q in (p - w, p - 1, p + 1, p + w):
-            if color[q] == EMPTY:
-                nl += 1
-        if c == BLACK:
-            meta[M_CAPB] += captured
-        else:
-            meta[M_CAPW] += captured
-    libs[p] = nl
-
-    if nown == 0:
-        hp = p
-    elif nown == 1:
-        # p's empty neighbours that the chain does not already touch are new liberties
-        hb = o0
-        extra = 0
-        for q in (p - w, p - 1, p + 1, p + w):
-            if color[q] != EMPTY:
-                continue
-            shared = False
-            for r in (q - w, q - 1, q + 1, q + w):
-                if r != p and color[r] == c and head[r] == hb:
-                    shared = True
-                    break
-            if not shared:
-                extra += 1
-        libs[hb] = libs[hb] - 1 + extra
-        head[p] = hb
-        nxt[p] = nxt[hb]
-        nxt[hb] = p
-        csize[hb] += 1
-        hp = hb
-    else:
-        # several chains join: the largest keeps its head and its liberty count, which
-        # gains the liberties of p and of the smaller chains that it does not touch
-        hb = o0
-        if csize[o1] > csize[hb]:
-            hb = o1
-        if o2 != -1 and csize[o2] > csize[hb]:
-            hb = o2
-        if o3 != -1 and csize[o3] > csize[hb]:
-            hb = o3
-        st = _stamp(meta)
-        gained = 0
-        for hq in (np.int64(p), np.int64(o0), np.int64(o1), np.int64(o2), np.int64(o3)):
-            if hq == -1 or hq == hb:
-                continue
-            s = hq
-            while True:
-                for r in (s - w, s - 1, s + 1, s + w):
-                    if color[r] == EMPTY and mark[r] != st:
-                        mark[r] = st
-                        touches = False
-                        for t in (r - w, r - 1, r + 1, r + w):
-                            if color[t] == c and head[t] == hb:
-                                touches = True
-                                break
-                        if not touches:
-                            gained += 1
-                s = nxt[s]
-                if s == hq:
-                    break
-        for hq in (np.int64(p), np.int64(o0), np.int64(o1), np.int64(o2), np.int64(o3)):
-            if hq == -1 or hq == hb:
-                continue
-            s = hq
-            while True:
-                head[s] = hb
-                s = nxt[s]
-                if s == hq:
-                    break
-            t = nxt[hb]
-            nxt[hb] = nxt[hq]
-            nxt[hq] = t
-            csize[hb] += csize[hq]
-        libs[hb] = libs[hb] - 1 + gained
-        hp = hb
-
-    # simple ko: a lone stone that captured exactly one stone and has one liberty
-    if captured == 1 and csize[hp] == 1 and libs[hp] == 1:
-        meta[M_KO] = cap_point
-        meta[M_KO_COLOR] = opp
-    else:
-        meta[M_KO] = -1
-    return captured
-
-
-@njit(cache=True, inline="always")
-def _pass(meta, c):
-    meta[M_LAST2] = meta[M_LAST]
-    meta[M_LAST] = PASS
-    meta[M_MOVES] += 1
-    meta[M_TOMOVE] = 3 - c
-    meta[M_KO] = -1
-    meta[M_PASSES] += 1
-
-
-@njit(cache=True)
-def play_fast(b, p, c):
-    """Play c at p (a legal board point or PASS) on board b; same result as
-    ``engine.board.play``. Returns the stones captured."""
-    if p == PASS:
-        _pass(b[8], c)
-        return 0
-    return _play(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], p, c)
 
 
 @njit(cache=True, _nrt=False)
@@ -573,64 +348,6 @@ def choose_light(b, c, rng):
     """Uniform random legal move for c that does not fill an own single-point eye, or PASS.
     Reorders b's empty-point list (the set is unchanged)."""
     return _choose_light(b[0], b[2], b[3], b[5], b[6], b[8], c, rng)
-
-
-@njit(cache=True, _nrt=False)
-def _libs_after(color, nxt, head, libs, mark, meta, p, c, enough):
-    """Liberties c's chain at p would have after c plays p (captures counted), counting no
-    further than ``enough`` (as ``engine.board.libs_after``, with an early stop)."""
-    w = meta[M_W]
-    st = _stamp(meta)
-    mark[p] = st
-    n = 0
-    k0 = -1
-    k1 = -1
-    k2 = -1
-    k3 = -1
-    for q in (p - w, p - 1, p + 1, p + w):
-        cq = color[q]
-        if cq == EMPTY:
-            if mark[q] != st:
-                mark[q] = st
-                n += 1
-        elif cq == 3 - c and libs[head[q]] == 1:
-            hq = head[q]
-            if k0 == -1:
-                k0 = hq
-            elif k1 == -1:
-                k1 = hq
-            elif k2 == -1:
-                k2 = hq
-            else:
-                k3 = hq
-            if mark[q] != st:
-                mark[q] = st
-                n += 1
-    if n >= enough:
-        return n
-    for q in (p - w, p - 1, p + 1, p + w):
-        if color[q] == c:
-            h = head[q]
-            s = h
-            while True:
-                for r in (s - w, s - 1, s + 1, s + w):
-                    if mark[r] == st:
-                        continue
-                    cr = color[r]
-                    if cr == EMPTY:
-                        mark[r] = st
-                        n += 1
-                    elif cr == 3 - c:
-                        hr = head[r]
-                        if hr == k0 or hr == k1 or hr == k2 or hr == k3:
-                            mark[r] = st
-                            n += 1
-                if n >= enough:
-                    return n
-                s = nxt[s]
-                if s == h:
-                    break
-    return n
 
 
 @njit(cache=True, _nrt=False)

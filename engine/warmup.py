@@ -9,6 +9,7 @@ It drives the real GTP engine in-process through a short game on a small board (
 genmove, analysis, scoring, SGF), which touches the same kernels as any board size.
 """
 import io
+import sys
 import time
 
 SCRIPT = """boardsize 7
@@ -40,7 +41,7 @@ def main():
     import engine.env  # noqa: F401  (registers alphago/Go-v0)
     env = gymnasium.make("alphago/Go-v0", size=5)
     env.reset(seed=0)
-    print(f"compiled kernels cached in {time.perf_counter() - t0:.1f} s")
+    print(f"compiled kernels cached in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":
