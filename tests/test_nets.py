@@ -1,0 +1,248 @@
+"""The residual network, checkpoints and the network evaluator inside MCTS (small nets only)."""
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from engine import mcts
+from engine.board import BLACK, WHITE
+from engine.coords import parse_vertex
+from engine.game import GameState
+from engine.player import Budget
+from engine.search import MCTSPlayer, SearchConfig
+from nets.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from nets.evaluator import NetEvaluator
+from nets.features import PLANES, fill_planes, history_stack
+from nets.resnet import BLOCK_KINDS, NetConfig, build_net
+
+torch.set_num_threads(1)
+
+
+def tiny(n=9, **options):
+    torch.manual_seed(0)
+    return build_net(NetConfig.from_name("tiny", board_size=n, **options))
+
+
+def play_game(n, moves):
+    g = GameState(n, komi=7.5)
+    for v in moves:
+        g.play(g.to_move, parse_vertex(v, n))
+    return g
+
+
+# ---------------------------------------------------------------------------------------------
+# Network
+
+@pytest.mark.parametrize("n", [9, 19])
+@pytest.mark.parametrize("kind", BLOCK_KINDS)
+def test_output_shapes(n, kind):
+    torch.manual_seed(0)
+    cfg = NetConfig(board_size=n, blocks=3, channels=8, block_kind=kind, value_hidden=16,
+                    ownership=(kind == "wide"), global_pooling=(kind in ("preact", "bottleneck")))
+    net = build_net(cfg).eval()
+    x = torch.randn(3, PLANES, n, n)
+    policy, value, owner = net(x)
+    assert policy.shape == (3, n * n + 1)
+    assert value.shape == (3,)
+    assert torch.all(value.abs() <= 1.0)
+    if cfg.ownership:
+        assert owner.shape == (3, n * n) and torch.all(owner.abs() <= 1.0)
+    else:
+        assert owner is None
+
+
+def test_global_pooling_blocks_count_back_from_the_last():
+    cfg = NetConfig(board_size=9, blocks=6, channels=8, global_pooling=True)
+    net = build_net(cfg)
+    assert [b.gpool is not None for b in net.tower] == [False, False, True, False, False, True]
+
+
+def test_sizes_by_name():
+    cfg = NetConfig.from_name("b6c64", board_size=9)
+    assert (cfg.blocks, cfg.channels, cfg.board_size, cfg.in_planes) == (6, 64, 9, 17)
+    assert cfg.name == "b6c64"
+    assert NetConfig.from_name(cfg.name, board_size=9) == cfg
+    assert NetConfig.from_dict(cfg.to_dict()) == cfg
+    t = NetConfig.from_name("tiny", board_size=19, block_kind="preact")
+    assert (t.blocks, t.channels, t.block_kind) == (1, 8, "preact")
+    with pytest.raises(ValueError, match="b<blocks>c<channels>"):
+        NetConfig.from_name("big")
+    with pytest.raises(ValueError, match="block_kind"):
+        NetConfig(block_kind="dense")
+
+
+def test_wrong_input_shape_is_refused():
+    net = tiny(9).eval()
+    with pytest.raises(ValueError, match=r"\[B, 17, 9, 9\]"):
+        net(torch.zeros(1, PLANES, 19, 19))
+
+
+def test_tiny_net_overfits_one_batch():
+    net = tiny(9)
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(16, PLANES, 9, 9, generator=g) < 0.3).float()
+    target_move = torch.randint(0, 82, (16,), generator=g)
+    target_z = torch.randint(0, 2, (16,), generator=g).float() * 2 - 1
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    losses = []
+    for _ in range(100):
+        policy, value, _ = net(x)
+        loss = nn.functional.cross_entropy(policy, target_move) + ((value - target_z) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+def test_checkpoint_round_trip(tmp_path):
+    net = tiny(9, ownership=True, global_pooling=True)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    x = torch.randn(4, PLANES, 9, 9)
+    net.train()
+    loss = net(x)[0].sum()  # one step so batch-norm statistics and momentum are not defaults
+    loss.backward()
+    opt.step()
+    net.eval()
+    path = tmp_path / "net.pt"
+    save_checkpoint(path, net, net.config, step=123, optimizer=opt, extra={"games": 7})
+    assert os.listdir(tmp_path) == ["net.pt"]  # no temporary file left behind
+    model, cfg, step, payload = load_checkpoint(path, board_size=9)
+    assert cfg == net.config and step == 123 and payload["extra"] == {"games": 7}
+    assert not model.training
+    with torch.no_grad():
+        for a, b in zip(net(x), model(x)):
+            assert torch.equal(a, b)
+    opt2 = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    opt2.load_state_dict(payload["optimizer"])
+    assert opt2.state_dict()["param_groups"][0]["momentum"] == 0.9
+
+
+def test_bad_checkpoints_raise_checkpoint_error(tmp_path):
+    net = tiny(9)
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, net, net.config, step=1)
+
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+    with pytest.raises(CheckpointError, match=r"9x9 boards, asked for 19x19"):
+        load_checkpoint(good, board_size=19)
+
+    data = good.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(truncated)
+
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(garbage)
+
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": net.state_dict()}, other)
+    with pytest.raises(CheckpointError, match="not a network checkpoint"):
+        load_checkpoint(other)
+
+    assert isinstance(CheckpointError("x"), ValueError)
+    load_checkpoint(good, board_size=9)  # the good file is untouched by all of this
+
+
+def test_failed_save_keeps_the_old_checkpoint(tmp_path):
+    net = tiny(9)
+    path = tmp_path / "net.pt"
+    save_checkpoint(path, net, net.config, step=5)
+    with pytest.raises(ValueError, match="not plain data"):
+        save_checkpoint(path, net, net.config, step=6, extra={"bad": object()})
+    with pytest.raises(Exception):  # fails while writing: the temporary file must go
+        save_checkpoint(path, net, net.config, step=7, optimizer=_Unpicklable())
+    assert os.listdir(tmp_path) == ["net.pt"]
+    assert load_checkpoint(path)[2] == 5
+
+
+class _Unpicklable:
+    def state_dict(self):
+        return {"f": lambda: 0}
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluator
+
+class OwnStonesNet(nn.Module):
+    """Not equivariant on purpose: logits = 10 on the side to move's stones (plane 0), so the
+    answer only lands on the right point if the evaluator undoes its symmetries correctly."""
+
+    def forward(self, x):
+        b, _, n, _ = x.shape
+        logits = torch.cat([10 * x[:, 0].reshape(b, n * n), torch.zeros(b, 1)], dim=1)
+        value = torch.full((b,), 0.5)
+        return logits, value, None
+
+
+def test_evaluator_undoes_symmetries():
+    g = play_game(9, ["C6", "E5"])  # black to move, its stone on C6 (off every axis)
+    ev = NetEvaluator(OwnStonesNet(), 9, device="cpu", random_symmetry=True, seed=4)
+    priors, values = ev.evaluate_states([g] * 16)
+    c6 = parse_vertex("C6", 9)
+    r, c = c6 // 11 - 1, c6 % 11 - 1
+    assert np.all(np.argmax(priors, axis=1) == r * 9 + c)
+    assert np.allclose(priors.sum(axis=1), 1.0)
+    assert np.allclose(values, 0.75)  # v = 0.5 -> win probability (v + 1) / 2
+
+
+def test_evaluate_states_matches_a_direct_forward_pass():
+    net = tiny(9).eval()
+    states = [play_game(9, ["D4", "E5", "C3"]), play_game(9, ["G7"]), GameState(9)]
+    ev = NetEvaluator(net, 9, device="cpu", random_symmetry=False)
+    priors, values = ev.evaluate_states(states)
+    x = np.zeros((3, PLANES, 9, 9), dtype=np.float32)
+    for i, s in enumerate(states):
+        fill_planes(history_stack(s), s.to_move, 9, x[i])
+    with torch.no_grad():
+        logits, v, _ = net(torch.from_numpy(x))
+    assert np.allclose(priors, torch.softmax(logits, 1).numpy(), atol=1e-6)
+    assert np.allclose(values, (v.numpy() + 1) / 2, atol=1e-6)
+    assert [s.to_move for s in states] == [WHITE, WHITE, BLACK]
+
+
+def test_cache_answers_repeated_positions():
+    net = tiny(9)
+    states = [play_game(9, ["D4", "E5"]), play_game(9, ["E5"])]
+    ev = NetEvaluator(net, 9, device="cpu", cache_size=10, seed=1)
+    p1, v1 = ev.evaluate_states(states)
+    p2, v2 = ev.evaluate_states(states)
+    assert ev.hits == 2 and ev.evaluated == 2
+    assert np.array_equal(p1, p2) and np.array_equal(v1, v2)
+
+
+def test_evaluator_refuses_another_board_size():
+    with pytest.raises(ValueError, match="9x9"):
+        NetEvaluator(tiny(9), 19, device="cpu")
+    ev = NetEvaluator(tiny(9), 9, device="cpu")
+    with pytest.raises(ValueError, match="9x9"):
+        ev.evaluate_states([GameState(19)])
+
+
+def test_net_evaluator_drives_mcts_genmove():
+    ev = NetEvaluator(tiny(9), 9, device="cpu", seed=2, cache_size=1000)
+    cfg = SearchConfig(lam=0.0, expand_threshold=1, batch_size=8, seed=2, resign_threshold=0.0)
+    player = MCTSPlayer(cfg, ev)
+    g = GameState(9, komi=7.5)
+    for _ in range(8):
+        color = g.to_move
+        move = player.genmove(g, color, Budget(visits=48))
+        assert g.is_legal(color, move)
+        tree = player.search.tree
+        used = int(tree[mcts.T_META][mcts.T_COUNT])
+        assert np.all(tree[mcts.T_VL][:used] == 0)  # no virtual loss left in the tree
+        assert int(tree[mcts.T_N][0]) >= 48
+        # the net filled value-net statistics only (lam = 0: no rollouts)
+        assert int(tree[mcts.T_NR][:used].sum()) == 0 and int(tree[mcts.T_NV][0]) > 0
+        g.play(color, move)
+    assert ev.evaluated > 0
