@@ -302,6 +302,8 @@ class Search:
         self.rng = np.random.default_rng(cfg.seed)  # Dirichlet noise and temperature
         self.sims = 0  # simulations of the last run()
         self._clean_priors = None  # root priors before noise
+        self._noise = True  # add root noise in this search (prepare's ``noise``)
+        self._root_pending = False  # the batch in flight expands the root (step-wise driving)
 
     # -- root -----------------------------------------------------------------------------
     def _batch_for(self, state):
@@ -342,9 +344,12 @@ class Search:
             return None
         return node
 
-    def prepare(self, state, color, want_ownership=False):
+    def prepare(self, state, color, want_ownership=False, noise=True):
         """Set the root to ``state`` with ``color`` to move, keeping the subtree of the moves
-        played since the last search when the tree holds them. Returns the root's visits."""
+        played since the last search when the tree holds them. ``noise=False`` leaves out the
+        root's Dirichlet noise for this search only (cheap self-play searches). Returns the
+        root's visits."""
+        self._noise = bool(noise)
         node = self._reuse(state, color)
         if node is None:
             cfg = self.config
@@ -392,7 +397,7 @@ class Search:
         if total > 0:
             prior[ok] /= total
         self._clean_priors = prior[kids.start:kids.stop].copy()
-        if cfg.dirichlet_epsilon > 0 and len(ok) > 0:
+        if cfg.dirichlet_epsilon > 0 and self._noise and len(ok) > 0:
             noise = self.rng.dirichlet([cfg.dirichlet_alpha] * len(ok))
             e = cfg.dirichlet_epsilon
             prior[ok] = ((1 - e) * prior[ok] + e * noise).astype(np.float32)
@@ -433,6 +438,54 @@ class Search:
                                bt.priors, bt.value, bt.rollout, bt.score, ev.uses_value,
                                ev.uses_rollout, bt.komi)
         return count
+
+    # -- step-wise driving: many searches sharing one evaluator call -------------------------
+    def begin_batch(self, k=None):
+        """Select up to ``k`` leaves (at most ``config.batch_size``; that many when None) and
+        return the ``LeafBatch`` holding them, ``count`` set. The caller fills the answers as
+        an evaluator would (``evaluate`` protocol above), then calls ``finish_batch`` (or
+        ``abort_batch`` if it cannot). While the root has no children the batch holds the root
+        alone. ``prepare`` must have been called; ``end_search`` closes the search."""
+        cfg = self.config
+        k = cfg.batch_size if k is None else min(int(k), cfg.batch_size)
+        if k < 1:
+            raise ValueError("begin_batch needs k >= 1")
+        self._root_pending = bool(self.tree[T_FIRST][0] < 0)
+        if self._root_pending:
+            k = 1
+        self._ensure_room(k)
+        bt = self.batch
+        count, _ = mcts.select_leaves(
+            self.tree, self.root_board, self.scratch, bt.boards, bt.leaf, bt.expand, bt.terminal,
+            k, cfg.c_puct, cfg.fpu_reduction, cfg.fpu_value, cfg.lam, cfg.virtual_loss,
+            cfg.expand_threshold, self.evaluator.independent_samples, cfg.max_collisions)
+        bt.count = count
+        return bt
+
+    def finish_batch(self, batch):
+        """Expand and back up the answered ``batch`` from ``begin_batch``; once the root has
+        its children, prepare them (superko filter, noise: ``setup_root``). Returns the
+        number of simulations finished."""
+        ev = self.evaluator
+        count = batch.count
+        mcts.expand_and_backup(self.tree, batch.boards, batch.leaf, batch.expand, batch.terminal,
+                               count, batch.priors, batch.value, batch.rollout, batch.score,
+                               ev.uses_value, ev.uses_rollout, batch.komi)
+        if self._root_pending and self.tree[T_FIRST][0] >= 0:
+            self.setup_root()
+        self._root_pending = False
+        return count
+
+    def abort_batch(self, batch):
+        """Take back the virtual losses of a batch that will not be answered."""
+        mcts.release_batch(self.tree, batch.leaf, batch.count)
+        batch.count = 0
+        self._root_pending = False
+
+    def end_search(self):
+        """Close a step-wise search: the root's noise is removed (``infos`` and later searches
+        see the clean priors)."""
+        self._restore_priors()
 
     def run(self, visits=None, seconds=None, stop=None, on_info=None, info_interval_s=None,
             want_ownership=False, early_stop=None):

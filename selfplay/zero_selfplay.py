@@ -1,0 +1,565 @@
+"""AlphaGo Zero self-play: many games in one process, one network forward pass per step.
+
+    python -m selfplay.zero_selfplay --checkpoint PATH --games N --out DIR [--parallel 32] ...
+
+The loop
+--------
+``parallel_games`` games are in progress at once, each with its own ``engine.search.Search``
+tree (kept from move to move: tree reuse). One step of the loop
+
+1. asks every game's search for a leaf batch (``Search.begin_batch``: up to ``leaf_batch``
+   leaves, spread over the tree by virtual loss);
+2. builds the input planes of all those leaves (``BatchedNet``: the history stack of each leaf
+   replayed from its own game's root, ``nets.features``) and runs ONE forward pass of the
+   network over all of them, so the network sees batches of about
+   ``parallel_games * leaf_batch`` positions;
+3. hands each game its rows back and expands / backs up its tree (``Search.finish_batch``);
+4. lets every game whose search has its visits choose and play its move, record the training
+   sample and prepare the next search; a finished game is written out and its slot starts the
+   next game, until ``n_games`` have been started.
+
+Per move (AlphaGo Zero, with KataGo's playout cap as an option)
+---------------------------------------------------------------
+- Search size: ``visits`` new simulations; with playout-cap randomisation
+  (``full_search_prob`` < 1) a move gets a full search with that probability and otherwise a
+  cheap one of ``cheap_visits`` without root noise, played greedily and recorded with
+  ``full_search`` False (its visit distribution is no policy target; its outcome still is).
+- Root Dirichlet noise on full searches: Dir(alpha) over the legal root moves mixed in with
+  weight ``dirichlet_epsilon`` (0.25). AlphaGo Zero used alpha = 0.03 on 19x19; the default
+  here scales it to the number of points, alpha = 0.03 * 361 / N^2 (0.134 on 9x9), so the
+  noise has the same total concentration on every board.
+- Move choice: proportional to the visits (temperature 1) for the first
+  ``temperature_moves`` moves of a game, then the most visited move.
+- Resignation: a side resigns when its root value and the value of its best move are both below
+  ``resign_threshold`` (win probability). A share ``no_resign_share`` of the games never
+  resigns: they record the first side that would have resigned, so the false-resignation rate
+  (that side went on to win) can be measured (``summary['false_resign']``).
+- Games end on two passes, resignation or ``max_moves``; unresigned games are scored by
+  Tromp-Taylor with komi.
+
+Output (the training-sample contract)
+-------------------------------------
+Per game ``<name>.sgf`` and ``<name>.npz`` in the output folder, both written atomically
+(temporary name in the same folder, fsync, rename; the npz after the SGF, so a visible npz
+means a complete game). The npz arrays: ``planes`` uint8[T, 17, N, N] (canonical orientation),
+``policy`` float32[T, N*N+1] (root visit distribution), ``z`` float32[T] (outcome for the side to
+move), ``to_move`` int8[T], ``full_search`` bool[T], ``ownership`` int8[N*N] (final
+Tromp-Taylor owner, +1 black), ``size``, ``komi``, ``result``, ``resigned``,
+``network_step``, and ``would_resign`` (int8: colour that would have resigned in a no-resign
+game, 0 when none or when resignation was allowed).
+
+Determinism: game g draws its noise, temperature moves, resignation share and search seeds
+from (seed, g) and the network's random symmetries come from one stream seeded by ``seed``; the
+loop order is fixed, so two runs with the same config, network and thread count write the same
+games.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from engine.board import BLACK, PASS, WHITE, M_TOMOVE, new_board, to_action
+from engine.game import GameState, result_string
+from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD, T_PARENT
+from engine.search import Search, SearchConfig
+from engine.sgf import game_to_sgf, write_sgf_atomic
+from nets.features import (HISTORY, PLANES, fill_planes, fill_planes_rows, history_stack,
+                           leaf_stacks, unsymmetrize_policy_rows)
+
+
+@dataclass(frozen=True)
+class SelfPlayConfig:
+    """Settings of a self-play run (one process, many games)."""
+    board_size: int = 9  # N
+    komi: float = 7.5  # komi of every game (Tromp-Taylor area scoring)
+    parallel_games: int = 32  # games in progress at once (network batch ~ this * leaf_batch)
+    visits: int = 200  # new simulations of a full search (AlphaGo Zero: 1600)
+    full_search_prob: float = 1.0  # playout cap: chance of a full search per move; 1 = always
+    cheap_visits: int = 32  # new simulations of a cheap search (playout cap)
+    leaf_batch: int = 8  # leaves each game contributes per network call (virtual loss spreads them)
+    c_puct: float = 2.5  # PUCT exploration weight
+    fpu_reduction: float = 0.2  # an unvisited child is valued at the parent's Q minus this
+    dirichlet_alpha: float = 0.0  # root noise concentration; 0 = 0.03 * 361 / N^2
+    dirichlet_epsilon: float = 0.25  # weight of the noise in the root priors of full searches
+    temperature_moves: int = 8  # moves played by visit share at temperature 1 (AlphaGo Zero 19x19: 30)
+    resign_threshold: float = 0.05  # resign below this win probability (root and best move); 0 = never
+    no_resign_share: float = 0.1  # share of games that never resign (false-resignation check)
+    max_moves: int = 0  # a game stops after this many moves and is scored; 0 = 2 * N^2
+    random_symmetry: bool = True  # each network evaluation under a random board symmetry
+    seed: int = 0  # seed of everything random in the run
+    name_prefix: str = "game"  # file names: <prefix>-s<seed>-<game index>
+
+    def __post_init__(self):
+        checks = [
+            (2 <= self.board_size <= 19, "board_size must be 2..19"),
+            (self.parallel_games >= 1, "parallel_games must be at least 1"),
+            (self.visits >= 1, "visits must be at least 1"),
+            (0 < self.full_search_prob <= 1, "full_search_prob must be in (0, 1]"),
+            (self.cheap_visits >= 1, "cheap_visits must be at least 1"),
+            (1 <= self.leaf_batch <= 4096, "leaf_batch must be 1..4096"),
+            (self.c_puct > 0, "c_puct must be positive"),
+            (self.fpu_reduction >= 0, "fpu_reduction must not be negative"),
+            (self.dirichlet_alpha >= 0, "dirichlet_alpha must not be negative (0 = scaled default)"),
+            (0 <= self.dirichlet_epsilon <= 1, "dirichlet_epsilon must be in [0, 1]"),
+            (self.temperature_moves >= 0, "temperature_moves must not be negative"),
+            (0 <= self.resign_threshold < 1, "resign_threshold must be in [0, 1)"),
+            (0 <= self.no_resign_share <= 1, "no_resign_share must be in [0, 1]"),
+            (self.max_moves >= 0, "max_moves must not be negative (0 = 2 * N^2)"),
+            (bool(self.name_prefix) and all(ch.isalnum() or ch in "-_" for ch in self.name_prefix),
+             "name_prefix must be letters, digits, '-' or '_'"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
+
+    @property
+    def alpha(self):
+        """Dirichlet alpha in use: the given one, or 0.03 * 361 / N^2."""
+        return self.dirichlet_alpha or 0.03 * 361 / self.board_size ** 2
+
+    @property
+    def move_cap(self):
+        """Moves after which a game is stopped and scored."""
+        return self.max_moves or 2 * self.board_size ** 2
+
+    def search_config(self, seed):
+        """``SearchConfig`` of one game's tree (AlphaGo Zero: value net only, expand at once)."""
+        n = self.board_size
+        return SearchConfig(
+            c_puct=self.c_puct, fpu_reduction=self.fpu_reduction, lam=0.0, expand_threshold=1,
+            batch_size=self.leaf_batch, max_collisions=self.leaf_batch,
+            dirichlet_alpha=self.alpha, dirichlet_epsilon=self.dirichlet_epsilon,
+            temperature=0.0, resign_threshold=0.0, early_stop=False, threads=1, seed=seed,
+            initial_tree_nodes=min(65_536, (self.visits + self.leaf_batch + 1) * (n * n + 1)))
+
+
+# ---------------------------------------------------------------------------------------------
+# One forward pass for the leaves of many trees
+
+class _SharedNetSlot:
+    """The evaluator a game's ``Search`` holds: answers come from ``BatchedNet`` in the loop."""
+    uses_value = True
+    uses_rollout = False
+    independent_samples = False
+
+    def evaluate(self, batch):
+        raise RuntimeError("self-play searches are answered by the batched self-play loop")
+
+
+class BatchedNet:
+    """Answers the leaf batches of many searches with one forward pass of ``model`` (a module
+    mapping float32[B, 17, N, N] to (policy logits [B, N*N+1], value [B] in [-1, 1], ...))."""
+
+    def __init__(self, model, board_size, device=None, random_symmetry=True, seed=0):
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.n = int(board_size)
+        self.random_symmetry = bool(random_symmetry)
+        self.rng = np.random.default_rng([int(seed), 7])  # one symmetry per evaluated position
+        self.calls = 0  # forward passes so far
+        self.evaluated = 0  # positions through the network so far
+        self.forward_s = 0.0  # seconds inside the forward passes
+        self._cap = 0
+        self._scratch = new_board(self.n)  # board the leaf paths are replayed on
+
+    def _buffers(self, rows):
+        if rows > self._cap:
+            self._cap = max(rows, 2 * self._cap)
+            n, ww = self.n, (self.n + 2) ** 2
+            self._stacks = np.zeros((self._cap, HISTORY, ww), dtype=np.int8)
+            self._to_move = np.zeros(self._cap, dtype=np.int64)
+            self._planes = np.zeros((self._cap, PLANES, n, n), dtype=np.float32)
+            self._priors = np.zeros((self._cap, n * n + 1), dtype=np.float32)
+            self._all_priors = np.zeros((self._cap, n * n + 1), dtype=np.float32)
+            self._all_values = np.zeros(self._cap, dtype=np.float32)
+
+    def forward(self, planes):
+        """(probabilities float32[B, N*N+1], win probabilities float32[B]) of planes."""
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            x = torch.from_numpy(planes).to(self.device, non_blocking=True)
+            logits, value = self.model(x)[:2]
+            probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+            wins = ((value.float().reshape(-1) + 1.0) * 0.5).clamp_(0.0, 1.0).cpu().numpy()
+        self.forward_s += time.perf_counter() - t0
+        self.calls += 1
+        self.evaluated += planes.shape[0]
+        return probs, wins
+
+    def evaluate(self, items):
+        """Fill priors and values of every ``(search, batch, root_stack)`` in ``items``: the
+        leaf batches from ``Search.begin_batch`` with the history stack of each search's root."""
+        total = sum(bt.count for _, bt, _ in items)
+        if total == 0:
+            return
+        self._buffers(total)
+        stacks, to_move = self._stacks, self._to_move
+        terminal = np.zeros(total, dtype=bool)
+        off = 0
+        for s, bt, root_stack in items:
+            k = bt.count
+            tree = s.tree
+            leaf_stacks(tree[T_PARENT], tree[T_MOVE], bt.leaf, k, s.root_board, root_stack,
+                        self._scratch, stacks[off:off + k])
+            to_move[off:off + k] = bt.boards[8][:k, M_TOMOVE]
+            terminal[off:off + k] = bt.terminal[:k] != 0
+            off += k
+        rows = np.flatnonzero(~terminal).astype(np.int64)  # terminal leaves are scored exactly
+        m = len(rows)
+        priors, values = self._all_priors[:total], self._all_values[:total]
+        priors[:] = 0.0
+        values[:] = 0.5
+        if m:
+            if self.random_symmetry:
+                syms = self.rng.integers(0, 8, size=m).astype(np.int64)
+            else:
+                syms = np.zeros(m, dtype=np.int64)
+            planes = self._planes[:m]
+            fill_planes_rows(stacks, to_move, rows, syms, self.n, planes)
+            probs, wins = self.forward(planes)
+            unsymmetrize_policy_rows(probs, syms, m, self.n, self._priors)
+            priors[rows] = self._priors[:m]
+            values[rows] = wins
+        off = 0
+        for _, bt, _ in items:
+            k = bt.count
+            bt.priors[:k] = priors[off:off + k]
+            bt.value[:k] = values[off:off + k]
+            off += k
+
+
+# ---------------------------------------------------------------------------------------------
+# Games
+
+class _Game:
+    """One game in progress: its state, tree and recorded positions."""
+
+    def __init__(self, cfg, index):
+        self.index = index  # game number in the run, from 0
+        self.name = f"{cfg.name_prefix}-s{cfg.seed}-{index:06d}"
+        self.rng = np.random.default_rng([cfg.seed, index, 1])  # per-move coin flips
+        self.state = GameState(cfg.board_size, cfg.komi, move_limit=cfg.move_cap)
+        self.search = Search(cfg.search_config(int(self.rng.integers(2 ** 31))), _SharedNetSlot())
+        self.no_resign = cfg.resign_threshold > 0 and self.rng.random() < cfg.no_resign_share
+        self.would_resign = 0  # colour that would have resigned (no-resign games), 0 = none
+        self.resigned = 0  # colour that resigned, 0 = none
+        self.planes, self.policy, self.to_move, self.full = [], [], [], []
+        self.target = 0  # simulations wanted in the current search
+        self.sims = 0  # simulations done in the current search
+        self.is_full = True  # current search is a full one
+        self.root_stack = None  # history stack of the current root
+
+
+def _root_policy(search, n):
+    """Visit distribution over actions of the root's enabled children (float32[N*N+1])."""
+    tree = search.tree
+    pi = np.zeros(n * n + 1, dtype=np.float32)
+    f = int(tree[T_FIRST][0])
+    if f < 0:
+        return pi
+    for j in range(f, f + int(tree[T_NCHILD][0])):
+        if not tree[T_FLAGS][j] & F_DISABLED:
+            pi[to_action(n, int(tree[T_MOVE][j]))] = tree[T_N][j]
+    total = pi.sum()
+    if total > 0:
+        pi /= total
+    return pi
+
+
+def _canonical_planes(state):
+    out = np.zeros((PLANES, state.size, state.size), dtype=np.float32)
+    fill_planes(history_stack(state), state.to_move, state.size, out)
+    return out.astype(np.uint8)
+
+
+def write_npz_atomic(path, arrays):
+    """``np.savez_compressed`` to ``<path>.tmp`` in the same folder, fsync, rename to ``path``;
+    on any failure the temporary file is removed and nothing appears under ``path``."""
+    path = os.fspath(path)
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class SelfPlay:
+    """The batched self-play loop over ``n_games`` games (see the module docstring)."""
+
+    def __init__(self, net, config, out_dir, n_games, network_step=0, on_game=None):
+        self.net = net  # BatchedNet
+        self.cfg = config
+        self.out_dir = os.fspath(out_dir)
+        self.n_games = int(n_games)
+        self.network_step = int(network_step)
+        self.on_game = on_game  # called with each finished game's record dict
+        self.started = 0
+        self.records = []  # one dict per finished game (name, result, moves, ...)
+        self.moves = 0
+
+    def _new_game(self):
+        g = _Game(self.cfg, self.started)
+        self.started += 1
+        self._prepare(g)
+        return g
+
+    def _prepare(self, g):
+        cfg = self.cfg
+        g.is_full = cfg.full_search_prob >= 1 or g.rng.random() < cfg.full_search_prob
+        g.target = cfg.visits if g.is_full else cfg.cheap_visits
+        g.sims = 0
+        s = g.search
+        s.prepare(g.state, g.state.to_move, noise=g.is_full)
+        g.root_stack = history_stack(s.root_state)
+
+    def _move(self, g):
+        """The search of g is complete: record, resign or play. True when the game is over."""
+        cfg, n = self.cfg, self.cfg.board_size
+        s, state = g.search, g.state
+        s.end_search()
+        color = state.to_move
+        ranked = s.ranked()
+        if cfg.resign_threshold > 0 and ranked:
+            v = max(s.root_value(), s.q(ranked[0]))
+            if v < cfg.resign_threshold:
+                if not g.no_resign:
+                    g.resigned = color
+                    return True
+                if not g.would_resign:
+                    g.would_resign = color
+        g.planes.append(_canonical_planes(state))
+        g.policy.append(_root_policy(s, n))
+        g.to_move.append(color)
+        g.full.append(g.is_full)
+        greedy = not g.is_full or len(state.history) >= cfg.temperature_moves
+        move = s.choose(temperature=0.0 if greedy else 1.0)
+        state.play(color, move)
+        self.moves += 1
+        if state.is_over():
+            return True
+        self._prepare(g)
+        return False
+
+    def _finish(self, g):
+        cfg, state = self.cfg, g.state
+        if g.resigned:
+            winner = WHITE if g.resigned == BLACK else BLACK
+            result = ("W" if winner == WHITE else "B") + "+R"
+        else:
+            score = state.score()
+            winner = BLACK if score > 0 else WHITE if score < 0 else 0
+            result = result_string(score)
+        to_move = np.array(g.to_move, dtype=np.int8)
+        z = np.where(to_move == winner, 1.0, -1.0).astype(np.float32) if winner else \
+            np.zeros(len(to_move), dtype=np.float32)
+        n = cfg.board_size
+        extra = {"GN": g.name, "GC": f"network_step={self.network_step} seed={cfg.seed} "
+                 f"visits={cfg.visits} would_resign={'BW'[g.would_resign - 1] if g.would_resign else '-'}"}
+        sgf = game_to_sgf(state, black_name=f"step-{self.network_step}",
+                          white_name=f"step-{self.network_step}", result=result, extra=extra)
+        base = os.path.join(self.out_dir, g.name)
+        write_sgf_atomic(base + ".sgf", sgf)
+        write_npz_atomic(base + ".npz", {
+            "planes": np.array(g.planes, dtype=np.uint8).reshape(-1, PLANES, n, n),
+            "policy": np.array(g.policy, dtype=np.float32).reshape(-1, n * n + 1),
+            "z": z,
+            "to_move": to_move,
+            "full_search": np.array(g.full, dtype=bool),
+            "ownership": state.owner().astype(np.int8),
+            "size": np.array(n),
+            "komi": np.array(float(cfg.komi)),
+            "result": np.array(result),
+            "resigned": np.array(bool(g.resigned)),
+            "network_step": np.array(self.network_step),
+            "would_resign": np.array(g.would_resign, dtype=np.int8),
+        })
+        rec = {"name": g.name, "result": result, "winner": int(winner), "moves": len(state.history),
+               "resigned": bool(g.resigned), "no_resign": bool(g.no_resign),
+               "would_resign": int(g.would_resign),
+               "false_resign": bool(g.would_resign and g.would_resign == winner)}
+        self.records.append(rec)
+        if self.on_game is not None:
+            self.on_game(rec)
+
+    def run(self):
+        """Play all games; returns the summary dict (see ``run_selfplay``)."""
+        os.makedirs(self.out_dir, exist_ok=True)
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        ev0, calls0, fw0 = self.net.evaluated, self.net.calls, self.net.forward_s
+        active = [self._new_game() for _ in range(min(cfg.parallel_games, self.n_games))]
+        while active:
+            items = []
+            try:
+                for g in active:
+                    bt = g.search.begin_batch(min(cfg.leaf_batch, g.target - g.sims))
+                    items.append((g.search, bt, g.root_stack))
+                self.net.evaluate(items)
+            except BaseException:
+                for s, bt, _ in items:
+                    s.abort_batch(bt)
+                raise
+            nxt = []
+            for g in active:
+                g.sims += g.search.finish_batch(g.search.batch)
+                if g.sims < g.target:
+                    nxt.append(g)
+                elif self._move(g):
+                    self._finish(g)
+                    if self.started < self.n_games:
+                        nxt.append(self._new_game())
+                else:
+                    nxt.append(g)
+            active = nxt
+        seconds = time.perf_counter() - t0
+        evaluated = self.net.evaluated - ev0
+        calls = self.net.calls - calls0
+        fw = self.net.forward_s - fw0
+        played_out = [r for r in self.records if r["no_resign"]]
+        would = [r for r in played_out if r["would_resign"]]
+        return {
+            "games": len(self.records), "moves": self.moves, "seconds": seconds,
+            "evaluations": evaluated, "forward_calls": calls,
+            "mean_batch": evaluated / calls if calls else 0.0,
+            "evals_per_s": evaluated / seconds if seconds > 0 else 0.0,
+            "forward_s": fw, "forward_evals_per_s": evaluated / fw if fw > 0 else 0.0,
+            "black_wins": sum(r["winner"] == BLACK for r in self.records),
+            "white_wins": sum(r["winner"] == WHITE for r in self.records),
+            "jigo": sum(r["winner"] == 0 for r in self.records),
+            "resigned": sum(r["resigned"] for r in self.records),
+            "no_resign_games": len(played_out), "would_resign": len(would),
+            "false_resign": sum(r["false_resign"] for r in would),
+            "false_resign_rate": (sum(r["false_resign"] for r in would) / len(would)) if would else None,
+            "records": self.records,
+        }
+
+
+def _load_model(model_or_checkpoint, board_size):
+    """(model, network step) from a torch module or a checkpoint path."""
+    if isinstance(model_or_checkpoint, torch.nn.Module):
+        return model_or_checkpoint, 0
+    from nets.checkpoint import load_checkpoint
+    model, _, step, _ = load_checkpoint(model_or_checkpoint, board_size=board_size)
+    return model, step
+
+
+def run_selfplay(model_or_checkpoint, config, out_dir, n_games, device=None, network_step=None,
+                 progress=False):
+    """Play ``n_games`` self-play games with a network (a module, or a checkpoint path whose
+    step becomes ``network_step``), writing ``<name>.sgf`` / ``<name>.npz`` into ``out_dir``.
+
+    Returns a summary dict: games, moves, seconds, evaluations (positions through the network),
+    forward_calls, mean_batch, evals_per_s (during self-play), forward_s / forward_evals_per_s
+    (inside the forward passes alone), black_wins / white_wins / jigo, resigned,
+    no_resign_games, would_resign, false_resign, false_resign_rate, records (one per game)."""
+    if n_games < 0:
+        raise ValueError("n_games must not be negative")
+    model, step = _load_model(model_or_checkpoint, config.board_size)
+    mc = getattr(model, "config", None)
+    if mc is not None and getattr(mc, "board_size", config.board_size) != config.board_size:
+        raise ValueError(f"network is for {mc.board_size}x{mc.board_size} boards, self-play "
+                         f"is on {config.board_size}x{config.board_size}")
+    net = BatchedNet(model, config.board_size, device, config.random_symmetry, config.seed)
+    bar = None
+    on_game = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=n_games, unit="game", dynamic_ncols=True)
+
+        def on_game(rec):
+            bar.update(1)
+            bar.set_postfix_str(f"{rec['result']} {rec['moves']} moves")
+    try:
+        sp = SelfPlay(net, config, out_dir, n_games,
+                      network_step=step if network_step is None else network_step, on_game=on_game)
+        return sp.run()
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def forward_throughput(model, board_size, batch, seconds=3.0, device=None):
+    """Positions per second of bare forward passes of ``model`` at batch size ``batch``
+    (softmax and copies back included, as in self-play): the yardstick of self-play speed."""
+    net = BatchedNet(model, board_size, device, random_symmetry=False)
+    rng = np.random.default_rng(0)
+    planes = (rng.random((batch, PLANES, board_size, board_size)) < 0.3).astype(np.float32)
+    net.forward(planes)  # warm-up
+    net.forward_s, net.evaluated = 0.0, 0
+    while net.forward_s < seconds:
+        net.forward(planes)
+    return net.evaluated / net.forward_s
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m selfplay.zero_selfplay",
+                                 description="AlphaGo Zero self-play, many games in one process.")
+    ap.add_argument("--checkpoint", required=True, help="network checkpoint (nets.checkpoint)")
+    ap.add_argument("--games", type=int, required=True, help="games to play")
+    ap.add_argument("--out", required=True, help="folder for <name>.sgf / <name>.npz")
+    d = SelfPlayConfig()
+    ap.add_argument("--size", type=int, default=d.board_size)
+    ap.add_argument("--komi", type=float, default=d.komi)
+    ap.add_argument("--parallel", type=int, default=d.parallel_games, help="games at once")
+    ap.add_argument("--visits", type=int, default=d.visits, help="simulations per full search")
+    ap.add_argument("--full-search-prob", type=float, default=d.full_search_prob)
+    ap.add_argument("--cheap-visits", type=int, default=d.cheap_visits)
+    ap.add_argument("--leaf-batch", type=int, default=d.leaf_batch)
+    ap.add_argument("--c-puct", type=float, default=d.c_puct)
+    ap.add_argument("--dirichlet-alpha", type=float, default=d.dirichlet_alpha,
+                    help="0 = 0.03 * 361 / N^2")
+    ap.add_argument("--dirichlet-epsilon", type=float, default=d.dirichlet_epsilon)
+    ap.add_argument("--temperature-moves", type=int, default=d.temperature_moves)
+    ap.add_argument("--resign-threshold", type=float, default=d.resign_threshold)
+    ap.add_argument("--no-resign-share", type=float, default=d.no_resign_share)
+    ap.add_argument("--max-moves", type=int, default=d.max_moves)
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--name-prefix", default=d.name_prefix)
+    ap.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--compare-forward", action="store_true",
+                    help="also time bare forward passes at the mean batch size and print the ratio")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        cfg = SelfPlayConfig(
+            board_size=args.size, komi=args.komi, parallel_games=args.parallel, visits=args.visits,
+            full_search_prob=args.full_search_prob, cheap_visits=args.cheap_visits,
+            leaf_batch=args.leaf_batch, c_puct=args.c_puct, dirichlet_alpha=args.dirichlet_alpha,
+            dirichlet_epsilon=args.dirichlet_epsilon, temperature_moves=args.temperature_moves,
+            resign_threshold=args.resign_threshold, no_resign_share=args.no_resign_share,
+            max_moves=args.max_moves, seed=args.seed, name_prefix=args.name_prefix)
+        summary = run_selfplay(args.checkpoint, cfg, args.out, args.games, device=args.device,
+                               progress=not args.no_progress)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    summary.pop("records")
+    if args.compare_forward and summary["forward_calls"]:
+        model, _ = _load_model(args.checkpoint, cfg.board_size)
+        batch = max(1, round(summary["mean_batch"]))
+        raw = forward_throughput(model, cfg.board_size, batch, device=args.device)
+        summary["raw_forward_evals_per_s"] = raw
+        summary["selfplay_over_raw"] = summary["evals_per_s"] / raw
+    print(json.dumps({"config": asdict(cfg), **summary}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

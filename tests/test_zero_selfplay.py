@@ -1,0 +1,256 @@
+"""Batched AlphaGo Zero self-play (selfplay.zero_selfplay) and the step-wise search API.
+
+Games are played on 5x5 with the tiny b1c8 network and a few visits, or with a scripted fake
+network whose answers are known (uniform policy, a value that says black is losing), which also
+counts the batch sizes the network sees.
+"""
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from engine.board import BLACK, PASS, WHITE
+from engine.coords import parse_vertex
+from engine.diagram import state_from_diagram
+from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD, T_PRIOR, T_WV
+from engine.search import Search, SearchConfig, UniformEvaluator
+from engine.sgf import load_sgf_game
+from nets.resnet import NetConfig, build_net
+from selfplay import zero_selfplay as zs
+from selfplay.zero_selfplay import SelfPlayConfig, run_selfplay
+
+torch.set_num_threads(1)
+N = 5
+
+
+def tiny_net():
+    torch.manual_seed(0)
+    return build_net(NetConfig.from_name("b1c8", board_size=N))
+
+
+class BlackLosesNet(nn.Module):
+    """Uniform policy; value -1 when black is to move, +1 when white is: black always looks lost.
+    Records the batch size of every forward pass."""
+
+    def __init__(self, n=N):
+        super().__init__()
+        self.n = n
+        self.sizes = []
+
+    def forward(self, x):
+        self.sizes.append(x.shape[0])
+        black = x[:, 16, 0, 0]
+        return torch.zeros(x.shape[0], self.n * self.n + 1), 1.0 - 2.0 * black, None
+
+
+def cfg(**kw):
+    base = dict(board_size=N, parallel_games=4, visits=12, leaf_batch=4, seed=1,
+                resign_threshold=0.0, max_moves=60)
+    base.update(kw)
+    return SelfPlayConfig(**base)
+
+
+def games(folder):
+    names = sorted(f[:-4] for f in os.listdir(folder) if f.endswith(".npz"))
+    return [(np.load(os.path.join(folder, n + ".npz")), load_sgf_game(os.path.join(folder, n + ".sgf")))
+            for n in names]
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory):
+    out = tmp_path_factory.mktemp("games")
+    summary = run_selfplay(tiny_net(), cfg(full_search_prob=0.5, cheap_visits=3), out, 5)
+    return out, summary
+
+
+def test_games_are_legal_and_recorded_position_by_position(played):
+    out, summary = played
+    assert summary["games"] == 5
+    recs = games(out)
+    assert len(recs) == 5
+    assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+    for d, sgf in recs:
+        final = sgf.replay()  # raises on an illegal move
+        t = len(sgf.moves)
+        assert final.is_over()  # two passes or the move cap
+        assert d["planes"].shape == (t, 17, N, N) and d["planes"].dtype == np.uint8
+        assert d["policy"].shape == (t, N * N + 1) and d["policy"].dtype == np.float32
+        assert d["z"].shape == (t,) and d["to_move"].shape == (t,) and d["full_search"].shape == (t,)
+        assert d["ownership"].shape == (N * N,) and d["ownership"].dtype == np.int8
+        assert list(d["to_move"]) == [m.color for m in sgf.moves]
+        assert int(d["size"]) == N and float(d["komi"]) == 7.5 and not bool(d["resigned"])
+        assert str(d["result"]) == sgf.result
+        assert np.array_equal(d["ownership"], final.owner())
+        full = d["full_search"]
+        assert np.allclose(d["policy"][full].sum(axis=1), 1.0, atol=1e-5)
+        # the recorded planes are the canonical ones of each position (colour plane, stones)
+        st = sgf.replay(move_number=t)  # before the last move
+        me = d["to_move"][-1]
+        assert np.all(d["planes"][-1, 16] == (1 if me == BLACK else 0))
+        assert d["planes"][-1, 0].sum() == (st.stones() == me).sum()
+        assert d["planes"][-1, 8].sum() == (st.stones() == 3 - me).sum()
+        # played moves carry policy mass (they were visited) on full-search positions
+        for i in np.flatnonzero(full)[:5]:
+            p = sgf.moves[i].point
+            a = N * N if p == PASS else zs.to_action(N, p)
+            assert d["policy"][i, a] > 0
+    all_full = np.concatenate([d["full_search"] for d, _ in recs])
+    assert all_full.any() and not all_full.all()  # playout cap: both kinds of search
+
+
+def test_outcome_signs_agree_with_the_result(played):
+    out, _ = played
+    for d, sgf in games(out):
+        winner = sgf.winner
+        z, to_move = d["z"], d["to_move"]
+        if winner is None:
+            assert np.all(z == 0)
+        else:
+            assert np.all(z[to_move == winner] == 1) and np.all(z[to_move != winner] == -1)
+        score = sgf.replay().score()
+        assert (winner == BLACK) == (score > 0) and (winner == WHITE) == (score < 0)
+
+
+def test_same_seed_same_games_other_seed_other_games(tmp_path):
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        run_selfplay(tiny_net(), cfg(parallel_games=3, seed=seed, name_prefix="g"), tmp_path / name, 3)
+    a, b, c_ = games(tmp_path / "a"), games(tmp_path / "b"), games(tmp_path / "c")
+    for (da, sa), (db, sb) in zip(a, b):
+        assert sa.moves == sb.moves
+        for k in da.files:
+            assert np.array_equal(da[k], db[k]), k
+    assert [s.moves for _, s in a] != [s.moves for _, s in c_]
+
+
+def test_network_sees_the_leaves_of_all_games_at_once(tmp_path):
+    net = BlackLosesNet()
+    c = cfg(parallel_games=6, leaf_batch=4, visits=16, max_moves=8)
+    summary = run_selfplay(net, c, tmp_path, 6)
+    assert summary["games"] == 6
+    assert max(net.sizes) > c.leaf_batch  # more than one game's leaf batch in a forward pass
+    assert summary["mean_batch"] > c.leaf_batch
+    assert summary["evaluations"] == sum(net.sizes)
+
+
+def test_resignation_and_the_played_out_share(tmp_path):
+    net = BlackLosesNet()
+    resign = run_selfplay(net, cfg(resign_threshold=0.1, no_resign_share=0.0), tmp_path / "r", 3)
+    for d, sgf in games(tmp_path / "r"):
+        assert sgf.result == "W+R" and bool(d["resigned"])
+        assert len(sgf.moves) == 0 and d["z"].shape == (0,)  # black resigns at once
+    assert resign["resigned"] == 3
+    out = run_selfplay(net, cfg(resign_threshold=0.1, no_resign_share=1.0, max_moves=12),
+                       tmp_path / "p", 3)
+    assert out["resigned"] == 0 and out["no_resign_games"] == 3 and out["would_resign"] == 3
+    for d, sgf in games(tmp_path / "p"):
+        assert int(d["would_resign"]) == BLACK and not bool(d["resigned"])
+        assert sgf.result != "W+R" and len(sgf.moves) > 0
+    assert out["false_resign"] == sum(sgf.winner == BLACK for _, sgf in games(tmp_path / "p"))
+
+
+def test_a_failed_write_leaves_no_visible_file(tmp_path, monkeypatch):
+    def broken(f, **arrays):
+        f.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+    monkeypatch.setattr(zs.np, "savez_compressed", broken)
+    with pytest.raises(OSError):
+        run_selfplay(tiny_net(), cfg(parallel_games=1, max_moves=4), tmp_path, 1)
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".npz") or f.endswith(".tmp")]
+
+
+def test_npz_write_is_atomic_and_readable(tmp_path):
+    path = tmp_path / "x.npz"
+    zs.write_npz_atomic(path, {"a": np.arange(3)})
+    assert sorted(os.listdir(tmp_path)) == ["x.npz"]
+    assert list(np.load(path)["a"]) == [0, 1, 2]
+
+
+# ---------------------------------------------------------------------------------------------
+# Step-wise search API
+
+def step_search(seed=3, **kw):
+    base = dict(threads=1, seed=seed, early_stop=False, expand_threshold=1, batch_size=8)
+    base.update(kw)
+    return Search(SearchConfig(**base), UniformEvaluator(value=0.3))
+
+
+def test_begin_finish_batches_build_the_same_tree_as_run():
+    st = state_from_diagram("""
+        . . . . .
+        . X O . .
+        . . X . .
+        . . . . .
+        . . . . .
+    """, to_move=WHITE)
+    a, b = step_search(), step_search()
+    a.prepare(st, WHITE)
+    a.run(visits=40)
+    b.prepare(st, WHITE)
+    done = 0
+    while done < 40:
+        bt = b.begin_batch(40 - done)
+        b.evaluator.evaluate(bt)
+        done += b.finish_batch(bt)
+    b.end_search()
+    used = int(a.tree[13][0])
+    assert used == int(b.tree[13][0])
+    for slot in (T_MOVE, T_FIRST, T_N, T_WV):
+        assert np.array_equal(a.tree[slot][:used], b.tree[slot][:used])
+    assert a.stats()["virtual_loss"] == b.stats()["virtual_loss"] == 0
+
+
+def test_abort_batch_takes_the_virtual_losses_back():
+    s = step_search()
+    s.prepare(state_from_diagram(". . .\n. . .\n. . .", to_move=BLACK), BLACK)
+    bt = s.begin_batch()
+    s.evaluator.evaluate(bt)
+    s.finish_batch(bt)
+    bt = s.begin_batch()
+    assert bt.count > 1 and s.stats()["virtual_loss"] > 0
+    s.abort_batch(bt)
+    assert s.stats()["virtual_loss"] == 0
+
+
+def test_stepwise_noise_only_on_legal_moves_and_only_when_asked():
+    st = state_from_diagram("""
+        . . . . .
+        . X O . .
+        X O . O .
+        . X O . .
+        . . . . .
+    """, to_move=BLACK)
+    st.play(BLACK, parse_vertex("C3", N))  # takes the ko
+    st.play(WHITE, PASS)
+    st.play(BLACK, PASS)  # retaking at B3 would now repeat a position (positional superko)
+    retake = parse_vertex("B3", N)
+    priors = {}
+    for noise in (True, False):
+        s = step_search(dirichlet_epsilon=1.0, dirichlet_alpha=0.3)
+        s.prepare(st, WHITE, noise=noise)
+        bt = s.begin_batch()
+        assert bt.count == 1  # the root alone until it has children
+        s.evaluator.evaluate(bt)
+        s.finish_batch(bt)
+        f = int(s.tree[T_FIRST][0])
+        kids = range(f, f + int(s.tree[T_NCHILD][0]))
+        j = [k for k in kids if s.tree[T_MOVE][k] == retake][0]
+        assert s.tree[T_FLAGS][j] & F_DISABLED and s.tree[T_PRIOR][j] == 0.0
+        legal = [k for k in kids if k != j]
+        assert sum(s.tree[T_PRIOR][k] for k in legal) == pytest.approx(1.0, abs=1e-5)
+        priors[noise] = np.array([s.tree[T_PRIOR][k] for k in legal])
+        s.end_search()
+        assert np.allclose([s.tree[T_PRIOR][k] for k in legal], 1.0 / len(legal))
+    assert np.std(priors[True]) > 0.01  # noise on the legal moves
+    assert np.allclose(priors[False], 1.0 / len(priors[False]))  # no noise when not asked
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(ValueError):
+        SelfPlayConfig(parallel_games=0)
+    with pytest.raises(ValueError):
+        SelfPlayConfig(name_prefix="a/b")
+    assert SelfPlayConfig(board_size=9).alpha == pytest.approx(0.03 * 361 / 81)
+    with pytest.raises(ValueError):
+        run_selfplay(tiny_net(), SelfPlayConfig(board_size=7), "/nonexistent-unused", 1)
