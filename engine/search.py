@@ -716,15 +716,72 @@ class MCTSPlayer(Player):
         return own
 
 
+class NetworkPlayer(MCTSPlayer):
+    """AlphaGo Zero player: PUCT search on a network's priors and values (no rollouts).
+    The network plays one board size; other sizes get a clear error instead of a crash."""
+
+    def __init__(self, config, evaluator, board_size, net_name, default_budget=None):
+        super().__init__(config, evaluator, default_budget)
+        self.board_size = board_size
+        self.name = f"zero-{net_name}"
+
+    def _check(self, state):
+        if state.size != self.board_size:
+            raise ValueError(f"the network plays {self.board_size}x{self.board_size} only, "
+                             f"the board is {state.size}x{state.size}")
+
+    def genmove(self, state, color, budget, on_info=None):
+        self._check(state)
+        return super().genmove(state, color, budget, on_info)
+
+    def analyze(self, state, color, stop, interval_s, on_info, want_ownership=False):
+        self._check(state)
+        return super().analyze(state, color, stop, interval_s, on_info, want_ownership)
+
+
+# AlphaGo Zero search settings: expand every leaf at once, value network only.
+ZERO_DEFAULTS = dict(lam=0.0, expand_threshold=1, batch_size=8, c_puct=1.5, fpu_reduction=0.25,
+                     resign_min_visits=100, default_visits=400)
+
+
+def _zero_player(weights, threads, seed, options, budget):
+    import torch  # imported here: the rollout player starts without torch
+
+    from nets.checkpoint import load_checkpoint
+    from nets.evaluator import NetEvaluator
+    torch.set_num_threads(max(1, int(threads)))
+    model, net_config, _step, _payload = load_checkpoint(weights)
+    config = SearchConfig(**{**ZERO_DEFAULTS, **options, "threads": 1, "seed": int(seed)})
+    evaluator = NetEvaluator(model, net_config.board_size, seed=int(seed))
+    return NetworkPlayer(config, evaluator, net_config.board_size, net_config.name, budget)
+
+
 def make_player(kind, **options):
     """Player for the GTP command line and the match runner.
 
-    ``kind``: 'mcts' or 'random'. Options: any ``SearchConfig`` field (``playout_mode`` may be a
-    name from ``engine.playout.MODES``), ``visits`` / ``seconds`` (budget when the caller gives
-    none) and ``ko_rule`` (accepted and ignored: the game state carries the rule). Options set
-    to None are ignored."""
+    ``kind``: 'mcts', 'zero' or 'random'. Options: any ``SearchConfig`` field (``playout_mode``
+    may be a name from ``engine.playout.MODES``), ``visits`` / ``seconds`` (budget when the
+    caller gives none), ``weights`` (checkpoint of the 'zero' player) and ``ko_rule``
+    (accepted and ignored: the game state carries the rule). Options set to None are ignored."""
     options = {k: v for k, v in options.items() if v is not None}
     options.pop("ko_rule", None)
+    weights = options.pop("weights", None)
+    if kind == "zero":
+        if weights is None:
+            raise ValueError("zero player: give the network checkpoint with --weights PATH")
+        options.pop("playout_mode", None)
+        threads = options.pop("threads", 1)
+        seed = options.pop("seed", 0)
+        visits = options.pop("visits", None)
+        seconds = options.pop("seconds", None)
+        budget = None
+        if visits is not None or seconds is not None:
+            budget = Budget(visits=None if visits is None else int(visits),
+                            seconds=None if seconds is None else float(seconds))
+        bad = sorted(set(options) - {f.name for f in fields(SearchConfig)})
+        if bad:
+            raise ValueError(f"zero player: unknown options {bad}")
+        return _zero_player(weights, threads, seed, options, budget)
     if kind == "random":
         seed = options.pop("seed", 0)
         extra = set(options) - {"threads", "visits", "seconds", "resign_threshold", "playout_mode"}
@@ -732,7 +789,7 @@ def make_player(kind, **options):
             raise ValueError(f"random player: unknown options {sorted(extra)}")
         return RandomPlayer(seed=int(seed))
     if kind != "mcts":
-        raise ValueError(f"unknown player kind {kind!r}: choose 'mcts' or 'random'")
+        raise ValueError(f"unknown player kind {kind!r}: choose 'mcts', 'zero' or 'random'")
     visits = options.pop("visits", None)
     seconds = options.pop("seconds", None)
     mode = options.get("playout_mode")

@@ -33,8 +33,11 @@ def build_parser():
         description="Go engine speaking GTP 2 on stdin/stdout, with Leela Zero (lz-analyze) "
                     "and KataGo (kata-analyze) analysis output and GoGui analyze commands.")
     g = p.add_argument_group("player")
-    g.add_argument("--player", choices=("mcts", "random"), default="mcts",
-                   help="mcts: tree search with rollouts; random: uniform legal moves (default: mcts)")
+    g.add_argument("--player", choices=("mcts", "zero", "random"), default="mcts",
+                   help="mcts: tree search with rollouts; zero: tree search on an AlphaGo Zero "
+                        "network (needs --weights); random: uniform legal moves (default: mcts)")
+    g.add_argument("--weights", metavar="CHECKPOINT", default=None,
+                   help="network checkpoint of the zero player (a .pt file from python -m nets.train)")
     g.add_argument("--visits", type=int, default=None,
                    help="at most this many simulations per move (default: no cap)")
     g.add_argument("--seconds", type=float, default=None,
@@ -120,7 +123,7 @@ def _accepted(factory, options):
 
 def build_player(args):
     """The player named by ``--player`` with the search options that were given."""
-    options = {"seed": args.seed, "threads": args.threads, "ko_rule": args.ko_rule,
+    options = {"seed": args.seed, "threads": args.threads, "ko_rule": args.ko_rule, "weights": args.weights,
                "resign_threshold": args.resign_threshold, "playout_mode": args.playout_mode}
     options = {k: v for k, v in options.items() if v is not None}
     try:
@@ -130,7 +133,10 @@ def build_player(args):
             raise SystemExit(f"python -m gtp: the {args.player} player is unavailable ({e})")
         from engine.player import RandomPlayer
         return RandomPlayer(seed=args.seed)
-    return make_player(args.player, **_accepted(make_player, options))
+    try:
+        return make_player(args.player, **_accepted(make_player, options))
+    except ValueError as e:  # bad option values, unreadable or mismatched network checkpoint
+        raise SystemExit(f"python -m gtp: {e}") from None
 
 
 def setup_logging(path):

@@ -363,6 +363,9 @@ class GtpEngine:
         n = self._int(args[0], "boardsize")
         if not 2 <= n <= fb.MAX_N:
             raise GtpError("unacceptable size")
+        only = getattr(self.player, "board_size", None)  # a network plays one size
+        if only is not None and n != only:
+            raise GtpError(f"unacceptable size (the network plays {only}x{only} only)")
         self._reset(self._new_state(n))
         return ""
 

@@ -718,3 +718,38 @@ class Sink:
         with self._cond:
             assert self._cond.wait_for(lambda: pred("".join(self._buf)), timeout), "".join(self._buf)
 
+
+
+def test_zero_player_plays_its_board_size_and_refuses_others(tmp_path):
+    """A network checkpoint drives the zero player; another board size is refused cleanly."""
+    torch = pytest.importorskip("torch")
+    from nets.checkpoint import save_checkpoint
+    from nets.resnet import NetConfig, build_net
+
+    torch.manual_seed(0)
+    cfg = NetConfig.from_name("tiny", board_size=5)
+    ckpt = tmp_path / "tiny5.pt"
+    save_checkpoint(str(ckpt), build_net(cfg), cfg, 0)
+    script = "boardsize 5\nplay b C3\ngenmove w\nboardsize 9\nshowboard\nquit\n"
+    proc = subprocess.run([sys.executable, "-m", "gtp", "--player", "zero", "--weights", str(ckpt),
+                           "--visits", "16", "--size", "5"],
+                          input=script, capture_output=True, text=True, timeout=120)
+    answers = [a for a in proc.stdout.split("\n\n") if a.strip()]
+    assert answers[0] == "= " and answers[1] == "= "
+    move = answers[2][2:]
+    assert move != "C3" and (move == "pass" or parse_vertex(move, 5) is not None)
+    assert answers[3] == "? unacceptable size (the network plays 5x5 only)"
+    board = answers[4]
+    assert " 5 " in board and " 9 " not in board and "C3" not in board  # still the 5x5 game
+    grid = "\n".join(line.split("     ")[0] for line in board.splitlines())  # drop the captions
+    assert grid.count("X") == 1 and grid.count("O") == 1
+    assert proc.returncode == 0
+
+
+def test_zero_player_with_corrupt_checkpoint_exits_with_message(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    proc = subprocess.run([sys.executable, "-m", "gtp", "--player", "zero", "--weights", str(bad)],
+                          input="", capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "bad.pt" in proc.stderr and "corrupt" in proc.stderr
