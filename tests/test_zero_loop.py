@@ -1,0 +1,187 @@
+"""The AlphaGo Zero loop (selfplay.zero) and gating (selfplay.gating) on 5x5 with the tiny b1c8
+network: a handful of visits, 4 games per generation, 3 training steps, 4 gating games.
+
+A generation end to end, resuming after SIGKILL, a corrupt newest checkpoint, the run's config
+read back, and the ledger's Elo bookkeeping.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from nets.checkpoint import read_payload, save_checkpoint
+from nets.resnet import NetConfig, build_net
+from nets.train import TrainConfig, run_config
+from selfplay import gating
+from selfplay.gating import GateConfig
+from selfplay.zero import LoopConfig, ZeroConfig, load_config, main, save_config
+from selfplay.zero_selfplay import SelfPlayConfig
+
+torch.set_num_threads(1)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SMALL = ["--size", "5", "--net", "b1c8", "--games-per-gen", "4", "--steps-per-gen", "3",
+         "--gate-games", "4", "--gate-visits", "8", "--visits", "8", "--parallel", "4",
+         "--leaf-batch", "4", "--batch-size", "16", "--no-progress"]
+
+
+def ledger(run):
+    with open(os.path.join(run, "ledger.json")) as f:
+        return json.load(f)
+
+
+def games(run):
+    return sorted(n for n in os.listdir(os.path.join(run, "games")) if n.endswith(".npz"))
+
+
+def step_of(path):
+    return read_payload(path)["step"]
+
+
+def test_one_generation_end_to_end(tmp_path):
+    run = str(tmp_path / "zero5")
+    assert main(["--run", run, *SMALL, "--max-generations", "1"]) == 0
+    assert len(games(run)) == 4
+    ck = os.path.join(run, "checkpoints")
+    assert {"step-0.pt", "step-3.pt", "best.pt"} <= set(os.listdir(ck))
+    led = ledger(run)
+    assert len(led["gates"]) == 1
+    g = led["gates"][0]
+    assert (g["candidate_step"], g["best_step"], g["games"]) == (3, 0, 4)
+    assert g["wins"] + g["draws"] + g["losses"] == 4
+    assert g["promoted"] == (g["score"] >= 0.55)
+    # both colours played by the candidate, in alternation
+    assert g["candidate_black_score"] is not None and g["candidate_white_score"] is not None
+    gens = led["generations"]
+    assert gens[0]["step"] == 0 and gens[0]["elo"] == 0.0
+    assert len(gens) == (2 if g["promoted"] else 1)
+    assert step_of(os.path.join(ck, "best.pt")) == gens[-1]["step"]
+    assert len(os.listdir(os.path.join(run, "logs", "gate-c0000"))) == 4
+    assert os.path.getsize(os.path.join(run, "logs", "zero.log")) > 0
+    # the budget is spent: a second start does nothing more
+    assert main(["--run", run, "--max-generations", "1", "--no-progress"]) == 0
+    assert len(ledger(run)["gates"]) == 1 and len(games(run)) == 4
+
+
+def test_resume_after_sigkill(tmp_path):
+    run = str(tmp_path / "zero5")
+    cmd = [sys.executable, "-m", "selfplay.zero", "--run", run, *SMALL, "--max-generations", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:
+            if os.path.isdir(os.path.join(run, "games")) and games(run):
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the loop ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    before = {n: open(os.path.join(run, "games", n), "rb").read() for n in games(run)}
+    assert before
+    steps_before = [n for n in os.listdir(os.path.join(run, "checkpoints")) if n.startswith("step-")]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resuming" in done.stderr
+    after = games(run)
+    for name, data in before.items():  # no finished game lost or rewritten
+        assert open(os.path.join(run, "games", name), "rb").read() == data
+    assert len(after) == 8
+    assert len(ledger(run)["gates"]) == 2
+    ck = os.path.join(run, "checkpoints")
+    assert step_of(os.path.join(ck, "step-6.pt")) == 6  # the step count went on
+    assert set(steps_before) <= set(os.listdir(ck))
+    assert not [n for n in os.listdir(os.path.join(run, "games")) if n.endswith(".tmp")]
+
+
+def test_corrupt_newest_checkpoint_is_skipped(tmp_path, capsys):
+    run = str(tmp_path / "zero5")
+    assert main(["--run", run, *SMALL, "--max-generations", "1"]) == 0
+    newest = os.path.join(run, "checkpoints", "step-3.pt")
+    with open(newest, "r+b") as f:  # cut the file short, as a disk fault would
+        f.truncate(100)
+    capsys.readouterr()
+    assert main(["--run", run, "--max-generations", "2", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "skipping" in err and "step-3.pt" in err and "corrupt" in err
+    # cycle 1 trained from step 0 (the newest readable one) to step 6 and gated that
+    assert step_of(os.path.join(run, "checkpoints", "step-6.pt")) == 6
+    assert ledger(run)["gates"][1]["candidate_step"] == 6
+
+
+def test_config_is_read_back_identically(tmp_path):
+    run = str(tmp_path / "cfg")
+    cfg = ZeroConfig(net=NetConfig.from_name("b2c16", board_size=7),
+                     train=TrainConfig(batch_size=32, steps_per_generation=50, window_games=77),
+                     selfplay=SelfPlayConfig(board_size=7, komi=5.5, visits=33),
+                     gate=GateConfig(games=20, threshold=0.6, visits=16),
+                     loop=LoopConfig(games_per_generation=9, max_generations=3, seed=4))
+    save_config(run, cfg)
+    assert load_config(run) == cfg
+    # the trainer reads the same file: its "net" and "train" sections
+    net, train = run_config(run)
+    assert net == cfg.net and train == cfg.train
+
+
+def test_config_on_resume_refuses_changed_settings_but_takes_a_new_budget(tmp_path, capsys):
+    run = str(tmp_path / "zero5")
+    assert main(["--run", run, *SMALL, "--max-generations", "0", "--max-games", "0",
+                 "--max-hours", "0.000001"]) == 0
+    assert main(["--run", run, "--visits", "9", "--max-generations", "0"]) == 2
+    assert "--visits 9 differs" in capsys.readouterr().err
+    assert main(["--run", run, "--max-generations", "0", "--max-hours", "0.000001",
+                 "--no-progress"]) == 0
+    assert load_config(run).loop.max_hours == 0.000001
+
+
+def test_bad_config_is_a_clear_error(tmp_path, capsys):
+    run = tmp_path / "bad"
+    run.mkdir()
+    (run / "config.json").write_text('{"net": {"board_size": 5}, "gate": {"gamez": 4}}')
+    assert main(["--run", str(run)]) == 2
+    assert "gamez" in capsys.readouterr().err
+
+
+def _net(tmp_path, seed, step):
+    cfg = NetConfig.from_name("b1c8", board_size=5)
+    torch.manual_seed(seed)
+    path = str(tmp_path / f"n{seed}.pt")
+    save_checkpoint(path, build_net(cfg), cfg, step)
+    return path
+
+
+def test_gate_with_sprt_stops_early_or_plays_all(tmp_path):
+    a, b = _net(tmp_path, 1, 10), _net(tmp_path, 2, 0)
+    res = gating.gate(a, b, games=6, visits=4, board_size=5, komi=7.5, sprt=(0, 400), seed=3,
+                      parallel_games=2, leaf_batch=4)
+    assert res["sprt"] is not None
+    decided = res["sprt"]["decision"]
+    assert res["games"] == 6 or decided is not None
+    assert res["promoted"] == (decided == "H1" if decided else res["score"] >= 0.55)
+    assert (res["candidate_step"], res["best_step"]) == (10, 0)
+
+
+def test_ledger_elo_is_cumulative_and_finite(tmp_path):
+    run = str(tmp_path)
+    gating.start_ledger(run, 0, "checkpoints/step-0.pt")
+
+    def result(step, w, d, l):
+        return {"candidate": f"checkpoints/step-{step}.pt", "candidate_step": step,
+                "games": w + d + l, "score": (w + d / 2) / (w + d + l), "date": "today",
+                "promoted": (w + d / 2) / (w + d + l) >= 0.55,
+                "elo_finite": gating._finite_elo(w, d, l)}
+
+    gating.record_gate(run, result(10, 3, 0, 1))  # 75%: +190.8
+    gating.record_gate(run, result(20, 2, 0, 2))  # 50%: kept out
+    gating.record_gate(run, result(30, 4, 0, 0))  # 100%: counted as 3.5 / 4, finite
+    led = gating.read_ledger(run)
+    assert len(led["gates"]) == 3
+    gens = led["generations"]
+    assert [g["step"] for g in gens] == [0, 10, 30]
+    assert gens[1]["elo"] == pytest.approx(190.85, abs=0.01)
+    assert gens[2]["elo"] == pytest.approx(190.85 + 338.04, abs=0.01)
