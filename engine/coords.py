@@ -19,7 +19,7 @@ def parse_vertex(text, n):
         return PASS
     if t == "RESIGN":
         return RESIGN
-    if len(t) < 2 or t[0] not in GTP_COLUMNS or not t[1:].isdigit():
+    if len(t) < 2 or t[0] not in GTP_COLUMNS or not (t[1:].isascii() and t[1:].isdigit()):
         raise BadVertex(f"invalid vertex '{text}'")
     col = GTP_COLUMNS.index(t[0])
     num = int(t[1:])

@@ -652,7 +652,9 @@ class MCTSPlayer(Player):
         self.config = config or SearchConfig()
         self.search = Search(self.config, evaluator)
         self.default_budget = default_budget or Budget(visits=self.config.default_visits)
-        self._lock = threading.Lock()  # one search at a time (GTP analysis runs on a thread)
+        # one search at a time (GTP analysis runs on a thread); reentrant because on_info
+        # callbacks may ask for ownership while a search holds the lock
+        self._lock = threading.RLock()
 
     def new_game(self, state):
         with self._lock:

@@ -138,8 +138,8 @@ def parse_analyze_args(args, size, default_color, default_interval_s, default_ma
             if isinstance(e, BadVertex):
                 raise AnalyzeArgsError(str(e)) from None
             raise AnalyzeArgsError(f"bad value for '{key}'") from None
-    if interval < 0:
-        raise AnalyzeArgsError("interval must not be negative")
+    if not (0 <= interval < float("inf")):  # also rejects nan
+        raise AnalyzeArgsError("interval must be a finite number >= 0")
     return AnalyzeRequest(color, interval, min_moves, max_moves, ownership,
                           frozenset(avoid), None if allow is None else frozenset(allow))
 

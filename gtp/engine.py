@@ -641,8 +641,10 @@ class GtpEngine:
         try:
             move = self._genmove(request.color, analysis.Throttle(request.interval_s, emit))
         except Exception:
-            # the response has begun: finish it as a pass rather than leave it open
-            log.exception("genmove_analyze failed; answering pass")
+            # the response has begun: finish it as a pass, and play that pass, so the
+            # controller and the engine still agree on the game
+            log.exception("genmove_analyze failed; passing")
+            self.state.play(request.color, PASS)
             move = "pass"
         self._write(f"play {move}\n\n")
         return None

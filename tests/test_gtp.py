@@ -753,3 +753,30 @@ def test_zero_player_with_corrupt_checkpoint_exits_with_message(tmp_path):
                           input="", capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "bad.pt" in proc.stderr and "corrupt" in proc.stderr
+
+
+def test_kata_genmove_analyze_with_ownership_answers_and_keeps_going():
+    """Ownership asked during a timed genmove must not deadlock the search's lock."""
+    script = "boardsize 5\nkata-genmove_analyze b interval 10 ownership true\nname\nquit\n"
+    proc = subprocess.run([sys.executable, "-m", "gtp", "--player", "mcts", "--seconds", "1",
+                           "--threads", "1", "--size", "5"],
+                          input=script, capture_output=True, text=True, timeout=120)
+    out = proc.stdout
+    assert "\nplay " in out
+    assert any(line.startswith("info ") and " ownership " in line for line in out.splitlines())
+    after = out.split("\nplay ", 1)[1]
+    assert "\n=" in after  # the next command (name) was answered
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("line, reply", [
+    ("play b D\u00b2", "? invalid vertex 'D\u00b2'"),
+    ("lz-analyze b nan", "? syntax error: interval must be a finite number >= 0"),
+])
+def test_odd_numbers_are_rejected_cleanly(line, reply):
+    proc = subprocess.run([sys.executable, "-m", "gtp", "--player", "random", "--size", "9"],
+                          input=line + "\nshowboard\nquit\n", capture_output=True, text=True,
+                          timeout=120)
+    answers = [a for a in proc.stdout.split("\n\n") if a.strip()]
+    assert answers[0] == reply
+    assert "X" not in answers[1].split("WHITE")[0]
