@@ -70,3 +70,39 @@ class RandomPlayer(Player):
         from engine.board import is_eye
         pts = [p for p in state.legal_points(color) if not is_eye(state.board, p, color)]
         return int(self.rng.choice(pts)) if pts else PASS
+
+
+class BySizePlayer(Player):
+    """One player per board size with a fallback for the others: how the engine plays a
+    shipped network on the size it was trained for and pure MCTS elsewhere. Every call goes to
+    the player of the position's size. A size's player is built on first use (``by_size`` maps
+    the size to a no-argument factory), so a session that never plays that size never loads
+    the network."""
+
+    def __init__(self, by_size, fallback, names=None):
+        self._factories = dict(by_size)  # board size -> factory of its player
+        self._players = {}  # board size -> player, once built
+        self.fallback = fallback  # player of every other size
+        names = names or {}
+        parts = [f"{n}x{n}: {names.get(n, 'own player')}" for n in sorted(self._factories)]
+        self.name = ", ".join(parts + [f"other sizes: {fallback.name}"])
+
+    def player_for(self, size):
+        if size not in self._factories:
+            return self.fallback
+        if size not in self._players:
+            self._players[size] = self._factories[size]()
+        return self._players[size]
+
+    def new_game(self, state):
+        self.player_for(state.size).new_game(state)
+
+    def genmove(self, state, color, budget, on_info=None):
+        return self.player_for(state.size).genmove(state, color, budget, on_info)
+
+    def analyze(self, state, color, stop, interval_s, on_info, want_ownership=False):
+        return self.player_for(state.size).analyze(state, color, stop, interval_s, on_info,
+                                                   want_ownership)
+
+    def ownership(self, state):
+        return self.player_for(state.size).ownership(state)

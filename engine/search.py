@@ -37,6 +37,7 @@ The leaf positions must not be modified. A network evaluator builds its input pl
 of ``batch.root_state``.
 """
 import math
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -758,16 +759,41 @@ def _zero_player(weights, threads, seed, options, budget):
     return NetworkPlayer(config, evaluator, net_config.board_size, net_config.name, budget)
 
 
+def _auto_player(weights, options):
+    """A network where one is at hand (``weights``, else the shipped network of 9x9), pure MCTS
+    on the other sizes; the network and torch load when its size is first played."""
+    from engine.player import BySizePlayer
+    from nets import SHIPPED, shipped_weights
+    fallback = make_player("mcts", **options)
+    if weights is not None:
+        from nets.checkpoint import read_payload
+        size = int(read_payload(weights)["board_size"])
+    else:
+        size = 9
+        weights = shipped_weights(size)
+        if weights is None:
+            return fallback
+    def build():
+        return make_player("zero", weights=weights, **options)
+
+    name = os.path.basename(weights) if weights != shipped_weights(size) else \
+        f"shipped network {SHIPPED[size]}"
+    return BySizePlayer({size: build}, fallback, names={size: name})
+
+
 def make_player(kind, **options):
     """Player for the GTP command line and the match runner.
 
-    ``kind``: 'mcts', 'zero' or 'random'. Options: any ``SearchConfig`` field (``playout_mode``
+    ``kind``: 'auto' (the default of ``python -m gtp``: the network given by ``weights`` or
+    the shipped 9x9 network on its size, pure MCTS elsewhere), 'mcts', 'zero' or 'random'. Options: any ``SearchConfig`` field (``playout_mode``
     may be a name from ``engine.playout.MODES``), ``visits`` / ``seconds`` (budget when the
     caller gives none), ``weights`` (checkpoint of the 'zero' player) and ``ko_rule``
     (accepted and ignored: the game state carries the rule). Options set to None are ignored."""
     options = {k: v for k, v in options.items() if v is not None}
     options.pop("ko_rule", None)
     weights = options.pop("weights", None)
+    if kind == "auto":
+        return _auto_player(weights, options)
     if kind == "zero":
         if weights is None:
             raise ValueError("zero player: give the network checkpoint with --weights PATH")

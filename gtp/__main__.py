@@ -33,11 +33,14 @@ def build_parser():
         description="Go engine speaking GTP 2 on stdin/stdout, with Leela Zero (lz-analyze) "
                     "and KataGo (kata-analyze) analysis output and GoGui analyze commands.")
     g = p.add_argument_group("player")
-    g.add_argument("--player", choices=("mcts", "zero", "random"), default="mcts",
-                   help="mcts: tree search with rollouts; zero: tree search on an AlphaGo Zero "
-                        "network (needs --weights); random: uniform legal moves (default: mcts)")
+    g.add_argument("--player", choices=("auto", "mcts", "zero", "random"), default="auto",
+                   help="auto: the network of --weights, or the shipped 9x9 network, on its board "
+                        "size and mcts on the others; mcts: tree search with rollouts; zero: tree "
+                        "search on an AlphaGo Zero network only (needs --weights, refuses other "
+                        "sizes); random: uniform legal moves (default: auto)")
     g.add_argument("--weights", metavar="CHECKPOINT", default=None,
-                   help="network checkpoint of the zero player (a .pt file from python -m nets.train)")
+                   help="network checkpoint of the auto or zero player (a .pt file from "
+                        "python -m selfplay.zero or python -m nets.train)")
     g.add_argument("--visits", type=int, default=None,
                    help="at most this many simulations per move (default: no cap)")
     g.add_argument("--seconds", type=float, default=None,

@@ -131,3 +131,4 @@ def load_checkpoint(path, board_size=None, map_location="cpu"):
     model.to(map_location)
     model.eval()
     return model, config, int(payload["step"]), payload
+

@@ -253,10 +253,11 @@ def resume(ckpt_dir, config, net_config=None, device="cpu"):
 
 
 class MetricsLog:
-    """``log(step, metrics)``: TensorBoard scalars when ``tensorboard`` is importable, else one
-    JSON line per call appended to ``<logs_dir>/train.jsonl``."""
+    """``log(step, metrics)``: one JSON line per call appended to ``<logs_dir>/train.jsonl``
+    (always: the loop's progress plot reads it), and TensorBoard scalars under ``prefix/`` when
+    the ``tensorboard`` package is importable (``use_tensorboard=None``) or asked for (True)."""
 
-    def __init__(self, logs_dir, use_tensorboard=None):
+    def __init__(self, logs_dir, use_tensorboard=None, prefix="train", jsonl="train.jsonl"):
         os.makedirs(logs_dir, exist_ok=True)
         if use_tensorboard is None:
             try:
@@ -264,29 +265,27 @@ class MetricsLog:
                 use_tensorboard = True
             except ImportError:
                 use_tensorboard = False
+        self.prefix = prefix  # TensorBoard tag prefix
         self.writer = None
-        self.file = None
         if use_tensorboard:
             from torch.utils.tensorboard import SummaryWriter
-            self.writer = SummaryWriter(logs_dir)
-        else:
-            self.path = os.path.join(logs_dir, "train.jsonl")
-            self.file = open(self.path, "a", encoding="utf-8")
+            self.writer = SummaryWriter(os.path.join(logs_dir, "tensorboard"))
+        self.path = os.path.join(logs_dir, jsonl)
+        self.file = open(self.path, "a", encoding="utf-8")
 
     def __call__(self, step, metrics):
         if self.writer is not None:
             for k, v in metrics.items():
-                self.writer.add_scalar(f"train/{k}", v, step)
-        else:
-            self.file.write(json.dumps({"step": int(step), "time": round(time.time(), 3),
-                                        **{k: float(v) for k, v in metrics.items()}}) + "\n")
-            self.file.flush()
+                self.writer.add_scalar(f"{self.prefix}/{k}", v, step)
+            self.writer.flush()
+        self.file.write(json.dumps({"step": int(step), "time": round(time.time(), 3),
+                                    **{k: float(v) for k, v in metrics.items()}}) + "\n")
+        self.file.flush()
 
     def close(self):
         if self.writer is not None:
             self.writer.close()
-        if self.file is not None:
-            self.file.close()
+        self.file.close()
 
 
 def _read_run_config(run_dir):

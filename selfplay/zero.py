@@ -39,8 +39,10 @@ import logging
 import os
 import sys
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field, fields, replace
 
+import numpy as np
 import torch
 
 from nets.checkpoint import CheckpointError, load_checkpoint, read_payload
@@ -50,7 +52,7 @@ from nets.train import (MetricsLog, TrainConfig, list_checkpoints, resume,
                         save_training_checkpoint, train_steps)
 from selfplay import gating
 from selfplay.gating import GateConfig
-from selfplay.zero_selfplay import SelfPlayConfig, run_selfplay
+from selfplay.zero_selfplay import SelfPlayConfig, resign_threshold_for, run_selfplay
 
 logger = logging.getLogger("selfplay.zero")
 
@@ -63,10 +65,17 @@ class LoopConfig:
     max_hours: float = 0.0  # stop after this many hours of this invocation; 0 = no limit
     max_generations: int = 0  # stop after this many cycles (gating matches) in all; 0 = no limit
     seed: int = 0  # seeds self-play and gating of every cycle
+    workers: int = 0  # self-play worker processes; 0 = one per CPU core
+    resign_calibration: bool = True  # set each cycle's resignation threshold from played-out games
+    resign_false_rate: float = 0.05  # calibrated threshold: at most this share of false resignations
+    resign_min_games: int = 20  # played-out games needed before any resignation is allowed
 
     def __post_init__(self):
         checks = [
             (self.games_per_generation >= 1, "games_per_generation must be at least 1"),
+            (self.workers >= 0, "workers must not be negative (0 = one per CPU core)"),
+            (0 <= self.resign_false_rate < 1, "resign_false_rate must be in [0, 1)"),
+            (self.resign_min_games >= 1, "resign_min_games must be at least 1"),
             (self.max_games >= 0, "max_games must not be negative (0 = no limit)"),
             (self.max_hours >= 0, "max_hours must not be negative (0 = no limit)"),
             (self.max_generations >= 0, "max_generations must not be negative (0 = no limit)"),
@@ -178,6 +187,40 @@ def newest_readable(ckpt_dir, board_size):
     return None, None
 
 
+def played_out_games(games_dir, newest):
+    """(winner, to_move, resign_value) of the ``resign_free`` games among the ``newest`` games
+    in ``games_dir`` (for ``resign_threshold_for``); unreadable or older-format files are
+    skipped."""
+    names = sorted((f for f in os.listdir(games_dir) if f.endswith(".npz")),
+                   key=lambda f: os.path.getmtime(os.path.join(games_dir, f)))[-newest:]
+    out = []
+    for f in names:
+        try:
+            with np.load(os.path.join(games_dir, f)) as d:
+                if "resign_free" not in d.files or not bool(d["resign_free"]):
+                    continue
+                to_move, z, values = d["to_move"], d["z"], d["resign_value"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            continue
+        won = to_move[z > 0]
+        out.append((int(won[0]) if len(won) else 0, to_move, values))
+    return out
+
+
+def _selfplay_job(job, progress=False):
+    """One worker's share of a cycle's self-play (top level: it runs in a spawned process)."""
+    ckpt, sp, games_dir, n_games, device, step, threads = job
+    if n_games <= 0:
+        return {"games": 0, "moves": 0, "black_wins": 0, "white_wins": 0, "jigo": 0,
+                "resigned": 0, "would_resign": 0, "false_resign": 0}
+    if threads:
+        torch.set_num_threads(threads)
+    s = run_selfplay(ckpt, sp, games_dir, n_games, device=device, network_step=step,
+                     progress=progress)
+    s.pop("records")
+    return s
+
+
 def cycle_prefix(cycle):
     return f"c{cycle:04d}-"
 
@@ -225,20 +268,71 @@ class ZeroLoop:
         return ledger
 
     # -- the three phases -------------------------------------------------------------------
+    def resign_threshold(self):
+        """Resignation threshold for the next self-play games: with calibration on, the largest
+        threshold (at most ``selfplay.resign_threshold``) that would have resigned at most
+        ``loop.resign_false_rate`` of the played-out games of the replay window falsely, and
+        0 (no resignation) until ``loop.resign_min_games`` such games exist."""
+        sp, lc = self.cfg.selfplay, self.cfg.loop
+        if not lc.resign_calibration or sp.resign_threshold <= 0:
+            return sp.resign_threshold
+        games = played_out_games(self.games_dir, self.cfg.train.window_games)
+        if len(games) < lc.resign_min_games:
+            return 0.0
+        return min(sp.resign_threshold, resign_threshold_for(games, lc.resign_false_rate))
+
     def selfplay(self, cycle, wanted):
-        """Play ``wanted`` more games of ``cycle`` with best.pt."""
+        """Play ``wanted`` more games of ``cycle`` with best.pt, in ``loop.workers`` processes."""
         done = count_games(self.games_dir, cycle_prefix(cycle))
         # a new seed for each restart within a cycle: new names, no game overwritten
         seed = self.cfg.loop.seed * 1_000_003 + cycle * 10_007 + done
-        sp = replace(self.cfg.selfplay, seed=seed, name_prefix=f"c{cycle:04d}")
-        model, _, step, _ = load_checkpoint(self.best, board_size=self.cfg.board_size)
-        logger.info("cycle %d: self-play %d games with best.pt (step %d), %d already played",
-                    cycle, wanted, step, done)
-        s = run_selfplay(model, sp, self.games_dir, wanted, device=self.device,
-                         network_step=step, progress=self.progress)
-        logger.info("cycle %d: %d games, %d moves in %.1f s (B %d / W %d / jigo %d, resigned %d)",
-                    cycle, s["games"], s["moves"], s["seconds"], s["black_wins"],
-                    s["white_wins"], s["jigo"], s["resigned"])
+        threshold = self.resign_threshold()
+        step = int(read_payload(self.best)["step"])
+        workers = max(1, min(wanted, self.cfg.loop.workers or os.cpu_count() or 1))
+        logger.info("cycle %d: self-play %d games with best.pt (step %d) in %d process%s, %d "
+                    "already played, resignation below %.3f", cycle, wanted, step, workers,
+                    "es" if workers > 1 else "", done, threshold)
+        jobs = []
+        for w in range(workers):
+            sp = replace(self.cfg.selfplay, seed=seed * 64 + w, name_prefix=f"c{cycle:04d}",
+                         resign_threshold=threshold)
+            jobs.append((self.best, sp, self.games_dir, wanted // workers + (w < wanted % workers),
+                         self.device, step, 1 if workers > 1 else None))
+        t0 = time.time()
+        if workers == 1:
+            summaries = [_selfplay_job(jobs[0], progress=self.progress)]
+        else:
+            summaries = self._run_workers(jobs, cycle, wanted)
+        s = {k: sum(x[k] for x in summaries) for k in ("games", "moves", "black_wins",
+                                                       "white_wins", "jigo", "resigned",
+                                                       "would_resign", "false_resign")}
+        logger.info("cycle %d: %d games, %d moves in %.1f s (B %d / W %d / jigo %d, resigned %d, "
+                    "false resignations %d of %d would-be)", cycle, s["games"], s["moves"],
+                    time.time() - t0, s["black_wins"], s["white_wins"], s["jigo"], s["resigned"],
+                    s["false_resign"], s["would_resign"])
+
+    def _run_workers(self, jobs, cycle, wanted):
+        """Run self-play jobs in spawned processes (a torch/Numba state each), showing progress
+        from the finished game files; a failed worker stops the cycle with its error."""
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, wait
+        prefix = cycle_prefix(cycle)
+        start = count_games(self.games_dir, prefix)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=wanted, desc=f"self-play c{cycle}", unit="game", dynamic_ncols=True)
+        with ProcessPoolExecutor(len(jobs), mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_selfplay_job, job) for job in jobs]
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=2.0)
+                if bar is not None:
+                    bar.n = count_games(self.games_dir, prefix) - start
+                    bar.refresh()
+            if bar is not None:
+                bar.close()
+            return [f.result() for f in futures]
 
     def train(self, target_step):
         """Train from the newest readable checkpoint up to ``target_step``; returns metrics."""
@@ -250,7 +344,7 @@ class ZeroLoop:
             raise RuntimeError(f"{self.games_dir}: no readable games to train on")
         logger.info("training from step %d to %d on %d games, %d positions", step, target_step,
                     len(replay.games), replay.positions)
-        log = MetricsLog(self.logs_dir, use_tensorboard=False)
+        log = MetricsLog(self.logs_dir)
         bar = None
         if self.progress:
             from tqdm import tqdm
@@ -286,11 +380,18 @@ class ZeroLoop:
                     res["draws"], res["losses"], res["score"], elo,
                     _fmt(res["elo_low"]), _fmt(res["elo_high"]),
                     "promoted" if res["promoted"] else "kept best")
+        gate_log = {"score": res["score"], "promoted": float(res["promoted"])}
         if res["promoted"]:
             gating.copy_atomic(cand_path, self.best)
             g = ledger["generations"][-1]
             logger.info("generation %d: step %d, Elo %+.0f relative to generation 0",
                         g["generation"], g["step"], g["elo"])
+        gate_log["best_elo"] = ledger["generations"][-1]["elo"]  # Elo of the best network now
+        log = MetricsLog(self.logs_dir, prefix="gate", jsonl="gate.jsonl")
+        try:
+            log(res["candidate_step"], gate_log)
+        finally:
+            log.close()
         return res
 
     # -- the loop ---------------------------------------------------------------------------
@@ -387,22 +488,27 @@ _FLAGS = {
     "komi": ("selfplay", "komi"), "visits": ("selfplay", "visits"),
     "parallel": ("selfplay", "parallel_games"), "leaf_batch": ("selfplay", "leaf_batch"),
     "max_moves": ("selfplay", "max_moves"),
+    "full_search_prob": ("selfplay", "full_search_prob"),
+    "cheap_visits": ("selfplay", "cheap_visits"),
+    "resign_threshold": ("selfplay", "resign_threshold"),
+    "temperature_moves": ("selfplay", "temperature_moves"),
     "steps_per_gen": ("train", "steps_per_generation"), "batch_size": ("train", "batch_size"),
     "window_games": ("train", "window_games"),
     "gate_games": ("gate", "games"), "gate_visits": ("gate", "visits"),
     "gate_threshold": ("gate", "threshold"), "gate_parallel": ("gate", "parallel_games"),
     "games_per_gen": ("loop", "games_per_generation"), "seed": ("loop", "seed"),
 }
-# flags that may change on a resume: the budget
+# flags that may change on a resume: the budget and the machine's share
 _BUDGET = {"max_games": "max_games", "max_hours": "max_hours",
-           "max_generations": "max_generations"}
+           "max_generations": "max_generations", "workers": "workers"}
 
 
 def _build_config(args):
     """ZeroConfig of a first start from the flags."""
     if args.size is None or args.net is None:
         raise ValueError("a new run needs --size and --net")
-    net = NetConfig.from_name(args.net, board_size=args.size)
+    net = NetConfig.from_name(args.net, board_size=args.size, ownership=args.ownership,
+                              global_pooling=args.global_pooling)
     sections = {"train": {}, "selfplay": {"board_size": args.size}, "gate": {}, "loop": {}}
     for flag, where in list(_FLAGS.items()) + [(k, ("loop", v)) for k, v in _BUDGET.items()]:
         value = getattr(args, flag)
@@ -421,6 +527,9 @@ def _resume_config(stored, args):
                          f"{args.size} given")
     if args.net is not None and NetConfig.from_name(args.net, stored.board_size).name != stored.net.name:
         raise ValueError(f"the run's network is {stored.net.name}, --net {args.net} given")
+    for flag in ("ownership", "global_pooling"):
+        if getattr(args, flag) and not getattr(stored.net, flag):
+            raise ValueError(f"the run's network was started without --{flag.replace('_', '-')}")
     for flag, where in _FLAGS.items():
         value = getattr(args, flag)
         if where is None or value is None:
@@ -464,6 +573,21 @@ def main(argv=None):
     ap.add_argument("--parallel", type=int, help="self-play games at once")
     ap.add_argument("--leaf-batch", type=int, help="leaves per game per network call")
     ap.add_argument("--max-moves", type=int, help="move cap of a self-play game")
+    ap.add_argument("--full-search-prob", type=float,
+                    help="playout cap: share of moves with a full search (1 = all; KataGo: 0.25)")
+    ap.add_argument("--cheap-visits", type=int,
+                    help="simulations of the cheap searches (playout cap)")
+    ap.add_argument("--resign-threshold", type=float,
+                    help="resign below this win probability; the upper bound of the calibrated "
+                         "threshold (0 = never resign)")
+    ap.add_argument("--temperature-moves", type=int,
+                    help="opening moves played by visit share (temperature 1)")
+    ap.add_argument("--ownership", action="store_true",
+                    help="network with the auxiliary ownership head (first start)")
+    ap.add_argument("--global-pooling", action="store_true",
+                    help="network with global-pooling biases (first start)")
+    ap.add_argument("--workers", type=int,
+                    help="self-play processes (default: one per CPU core; may change on resume)")
     ap.add_argument("--batch-size", type=int, help="training batch size")
     ap.add_argument("--window-games", type=int, help="replay window in games")
     ap.add_argument("--seed", type=int)

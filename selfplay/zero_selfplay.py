@@ -45,8 +45,11 @@ means a complete game). The npz arrays: ``planes`` uint8[T, 17, N, N] (canonical
 ``policy`` float32[T, N*N+1] (root visit distribution), ``z`` float32[T] (outcome for the side to
 move), ``to_move`` int8[T], ``full_search`` bool[T], ``ownership`` int8[N*N] (final
 Tromp-Taylor owner, +1 black), ``size``, ``komi``, ``result``, ``resigned``,
-``network_step``, and ``would_resign`` (int8: colour that would have resigned in a no-resign
-game, 0 when none or when resignation was allowed).
+``network_step``, ``would_resign`` (int8: colour that would have resigned in a no-resign
+game, 0 when none or when resignation was allowed), ``resign_value`` float32[T] (the value the
+resignation test reads at each recorded move: max(root value, best move's value), win
+probability of the side to move) and ``resign_free`` (the game could not resign: a no-resign
+game or resignation off), which ``resign_threshold_for`` calibrates the threshold from.
 
 Determinism: game g draws its noise, temperature moves, resignation share and search seeds
 from (seed, g) and the network's random symmetries come from one stream seeded by ``seed``; the
@@ -248,9 +251,11 @@ class _Game:
         self.state = GameState(cfg.board_size, cfg.komi, move_limit=cfg.move_cap)
         self.search = Search(cfg.search_config(int(self.rng.integers(2 ** 31))), _SharedNetSlot())
         self.no_resign = cfg.resign_threshold > 0 and self.rng.random() < cfg.no_resign_share
+        self.resign_free = cfg.resign_threshold <= 0 or self.no_resign  # played out whatever happens
         self.would_resign = 0  # colour that would have resigned (no-resign games), 0 = none
         self.resigned = 0  # colour that resigned, 0 = none
         self.planes, self.policy, self.to_move, self.full = [], [], [], []
+        self.values = []  # per recorded move: max(root value, best move's value), mover's view
         self.target = 0  # simulations wanted in the current search
         self.sims = 0  # simulations done in the current search
         self.is_full = True  # current search is a full one
@@ -277,6 +282,26 @@ def _canonical_planes(state):
     out = np.zeros((PLANES, state.size, state.size), dtype=np.float32)
     fill_planes(history_stack(state), state.to_move, state.size, out)
     return out.astype(np.uint8)
+
+
+def resign_threshold_for(games, false_rate=0.05):
+    """The largest resignation threshold that would have resigned at most ``false_rate`` of
+    ``games`` falsely, as AlphaGo Zero calibrates it.
+
+    ``games``: (winner, to_move int8[T], resign_value float32[T]) of games played out without
+    resigning (``resign_free``); winner 0 is jigo. A threshold t resigns a game falsely when the
+    winner's lowest value is below t (for jigo: either side's, since resigning loses the draw).
+    Returns None when ``games`` is empty."""
+    lows = []
+    for winner, to_move, values in games:
+        values = np.asarray(values, dtype=np.float64)
+        mine = values if winner == 0 else values[np.asarray(to_move) == winner]
+        lows.append(float(mine.min()) if len(mine) else 1.0)
+    if not lows:
+        return None
+    lows.sort()
+    # strictly below lows[k] are at most k games, and k <= false_rate * len(lows)
+    return lows[int(false_rate * len(lows))]
 
 
 def write_npz_atomic(path, arrays):
@@ -334,8 +359,8 @@ class SelfPlay:
         s.end_search()
         color = state.to_move
         ranked = s.ranked()
+        v = max(s.root_value(), s.q(ranked[0])) if ranked else s.root_value()
         if cfg.resign_threshold > 0 and ranked:
-            v = max(s.root_value(), s.q(ranked[0]))
             if v < cfg.resign_threshold:
                 if not g.no_resign:
                     g.resigned = color
@@ -346,6 +371,7 @@ class SelfPlay:
         g.policy.append(_root_policy(s, n))
         g.to_move.append(color)
         g.full.append(g.is_full)
+        g.values.append(v)
         greedy = not g.is_full or len(state.history) >= cfg.temperature_moves
         move = s.choose(temperature=0.0 if greedy else 1.0)
         state.play(color, move)
@@ -387,6 +413,8 @@ class SelfPlay:
             "resigned": np.array(bool(g.resigned)),
             "network_step": np.array(self.network_step),
             "would_resign": np.array(g.would_resign, dtype=np.int8),
+            "resign_value": np.array(g.values, dtype=np.float32),
+            "resign_free": np.array(bool(g.resign_free)),
         })
         rec = {"name": g.name, "result": result, "winner": int(winner), "moves": len(state.history),
                "resigned": bool(g.resigned), "no_resign": bool(g.no_resign),

@@ -780,3 +780,35 @@ def test_odd_numbers_are_rejected_cleanly(line, reply):
     answers = [a for a in proc.stdout.split("\n\n") if a.strip()]
     assert answers[0] == reply
     assert "X" not in answers[1].split("WHITE")[0]
+
+
+def test_auto_player_plays_the_network_on_its_size_and_mcts_elsewhere(tmp_path, monkeypatch):
+    """The default player: a network on the size it was trained for, built only when that size
+    is played; pure MCTS on every other size instead of a refusal."""
+    pytest.importorskip("torch")
+    import nets
+    from engine.game import GameState
+    from engine.player import BySizePlayer, Budget
+    from engine.search import MCTSPlayer, NetworkPlayer, make_player
+    from nets.checkpoint import save_checkpoint
+    from nets.resnet import NetConfig, build_net
+
+    cfg = NetConfig.from_name("tiny", board_size=5)
+    ckpt = tmp_path / "tiny5.pt"
+    save_checkpoint(str(ckpt), build_net(cfg), cfg, 0)
+    p = make_player("auto", weights=str(ckpt), visits=16)
+    assert isinstance(p, BySizePlayer) and not p._players  # nothing loaded yet
+    for size, kind in ((5, NetworkPlayer), (7, MCTSPlayer)):
+        state = GameState(size, 7.5)
+        move = p.genmove(state, state.to_move, Budget(visits=16))
+        assert state.is_legal(state.to_move, move)
+        assert type(p.player_for(size)) is kind
+    # no network at hand (no --weights, no shipped file): plain MCTS
+    monkeypatch.setattr(nets, "shipped_weights", lambda size: None)
+    assert type(make_player("auto")) is MCTSPlayer
+    script = "boardsize 5\ngenmove b\nboardsize 7\ngenmove w\nquit\n"
+    proc = subprocess.run([sys.executable, "-m", "gtp", "--weights", str(ckpt), "--visits", "16"],
+                          input=script, capture_output=True, text=True, timeout=120)
+    answers = [a for a in proc.stdout.split("\n\n") if a.strip()]
+    assert [a[0] for a in answers] == ["="] * 5, proc.stdout + proc.stderr  # quit answers too
+    assert parse_vertex(answers[3][2:], 7) is not None or answers[3] == "= pass"

@@ -63,6 +63,13 @@ def test_one_generation_end_to_end(tmp_path):
     assert step_of(os.path.join(ck, "best.pt")) == gens[-1]["step"]
     assert len(os.listdir(os.path.join(run, "logs", "gate-c0000"))) == 4
     assert os.path.getsize(os.path.join(run, "logs", "zero.log")) > 0
+    # metrics: JSON lines for training and gating, and the same in TensorBoard event files
+    with open(os.path.join(run, "logs", "gate.jsonl"), encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    assert len(rows) == 1 and rows[0]["step"] == 3 and rows[0]["score"] == g["score"]
+    assert rows[0]["best_elo"] == gens[-1]["elo"]
+    tb = os.listdir(os.path.join(run, "logs", "tensorboard"))
+    assert any(f.startswith("events.out.tfevents") for f in tb)
     # the budget is spent: a second start does nothing more
     assert main(["--run", run, "--max-generations", "1", "--no-progress"]) == 0
     assert len(ledger(run)["gates"]) == 1 and len(games(run)) == 4
@@ -185,3 +192,34 @@ def test_ledger_elo_is_cumulative_and_finite(tmp_path):
     assert [g["step"] for g in gens] == [0, 10, 30]
     assert gens[1]["elo"] == pytest.approx(190.85, abs=0.01)
     assert gens[2]["elo"] == pytest.approx(190.85 + 338.04, abs=0.01)
+
+
+def test_selfplay_in_worker_processes_and_calibrated_resignation(tmp_path):
+    """Two self-play processes share a cycle (one seed stream each, no name clash); until
+    enough played-out games exist nobody resigns, then the threshold is the largest one that
+    would not have resigned a single one of them falsely (4 games: 5% allows none)."""
+    from dataclasses import replace
+
+    from selfplay.zero import ZeroLoop, played_out_games
+
+    run = str(tmp_path / "zero5")
+    assert main(["--run", run, *SMALL, "--workers", "2", "--resign-threshold", "0.9",
+                 "--max-generations", "1"]) == 0
+    names = [f for f in os.listdir(os.path.join(run, "games")) if f.endswith(".npz")]
+    assert len(names) == 4 and len({n.split("-")[1] for n in names}) == 2  # two seed streams
+    with open(os.path.join(run, "logs", "zero.log"), encoding="utf-8") as f:
+        log = f.read()
+    assert "in 2 processes" in log and "resignation below 0.000" in log
+    cfg = load_config(run)
+    played = played_out_games(os.path.join(run, "games"), 100)
+    assert len(played) == 4  # resignation was off: every game is played out
+    assert ZeroLoop(run, cfg, progress=False).resign_threshold() == 0.0  # 4 < 20 games
+    enough = replace(cfg, loop=replace(cfg.loop, resign_min_games=4))
+    t = ZeroLoop(run, enough, progress=False).resign_threshold()
+    assert 0 < t <= 0.9
+    for winner, to_move, values in played:
+        mine = values if winner == 0 else values[to_move == winner]
+        assert mine.min() >= t  # would not have resigned falsely
+    off = ZeroLoop(run, replace(cfg, loop=replace(cfg.loop, resign_calibration=False)),
+                   progress=False)
+    assert off.resign_threshold() == 0.9

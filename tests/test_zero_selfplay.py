@@ -254,3 +254,39 @@ def test_bad_config_is_refused():
     assert SelfPlayConfig(board_size=9).alpha == pytest.approx(0.03 * 361 / 81)
     with pytest.raises(ValueError):
         run_selfplay(tiny_net(), SelfPlayConfig(board_size=7), "/nonexistent-unused", 1)
+
+
+def test_resign_threshold_calibration_keeps_false_resignations_under_the_rate():
+    """Twenty played-out games: the winner's lowest values 0.01..0.20. At 5% one false
+    resignation is allowed: the threshold is the second-lowest low, which resigns exactly the
+    one game whose winner fell below it."""
+    lows = [0.01 * (k + 1) for k in range(20)]
+    games = []
+    for k, low in enumerate(lows):
+        winner = BLACK if k % 2 else WHITE
+        to_move = np.array([BLACK, WHITE] * 3, dtype=np.int8)
+        values = np.where(to_move == winner, 0.9, 0.02).astype(np.float32)
+        values[np.flatnonzero(to_move == winner)[1]] = low  # the winner's worst moment
+        games.append((winner, to_move, values))
+    t = zs.resign_threshold_for(games, false_rate=0.05)
+    assert t == pytest.approx(0.02)
+    false = sum(v[tm == w].min() < t for w, tm, v in games)
+    assert false == 1 <= 0.05 * len(games)
+    assert zs.resign_threshold_for(games, false_rate=0.0) == pytest.approx(0.01)  # none false
+    assert zs.resign_threshold_for([]) is None
+    # a jigo counts both sides' values: resigning it loses the half point
+    jigo = (0, np.array([BLACK, WHITE], dtype=np.int8), np.array([0.5, 0.001], dtype=np.float32))
+    assert zs.resign_threshold_for([jigo], false_rate=0.0) == pytest.approx(0.001)
+
+
+def test_games_record_the_values_resignation_reads(tmp_path):
+    """Every recorded move carries the value the resignation test saw; with resignation off all
+    games are resign-free, with it on only the no-resign share."""
+    run_selfplay(BlackLosesNet(), cfg(max_moves=10), tmp_path / "a", 2)
+    for d, _ in games(tmp_path / "a"):
+        assert bool(d["resign_free"]) and d["resign_value"].shape == d["z"].shape
+        black = d["to_move"] == BLACK
+        # black is told it is lost, white that it is won
+        assert np.all(d["resign_value"][black] < 0.1) and np.all(d["resign_value"][~black] > 0.9)
+    run_selfplay(BlackLosesNet(), cfg(resign_threshold=0.1, no_resign_share=0.0), tmp_path / "b", 2)
+    assert not any(bool(d["resign_free"]) for d, _ in games(tmp_path / "b"))
