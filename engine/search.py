@@ -645,6 +645,24 @@ def _tt_wins(state, color):
     return s > 0 if color == BLACK else s < 0
 
 
+def no_losing_pass(search, state, color, move):
+    """``move``, unless it is a pass that would hand the opponent a Tromp-Taylor win (the
+    opponent can end the game by passing at once): then the best searched move that is neither
+    pass nor the filling of an own eye, or the first legal such move; PASS only if none.
+    Small or young networks pass whenever every move looks equally lost; this keeps the
+    players, self-play and gating from throwing games away that way."""
+    if move != PASS or _tt_wins(state, color):
+        return move
+    for j in search.ranked():
+        p = int(search.tree[T_MOVE][j])
+        if p != PASS and not is_eye(state.board, p, color):
+            return p
+    for p in sorted(state.legal_points(color)):
+        if not is_eye(state.board, p, color):
+            return p
+    return PASS
+
+
 class MCTSPlayer(Player):
     """PUCT tree search player (rollout evaluator unless another is given)."""
     name = "mcts"
@@ -683,23 +701,7 @@ class MCTSPlayer(Player):
             if (cfg.resign_threshold > 0 and s.tree[T_N][0] >= cfg.resign_min_visits
                     and s.q(best) < cfg.resign_threshold):
                 return RESIGN
-            move = s.choose()
-            if move == PASS and not _tt_wins(state, color):
-                move = self._instead_of_pass(state, color)
-            return move
-
-    def _instead_of_pass(self, state, color):
-        """Best searched move that is neither pass nor the filling of an own eye; PASS if none.
-        Passing would hand the opponent a Tromp-Taylor win."""
-        s = self.search
-        for j in s.ranked():
-            p = int(s.tree[T_MOVE][j])
-            if p != PASS and not is_eye(state.board, p, color):
-                return p
-        for p in sorted(state.legal_points(color)):
-            if not is_eye(state.board, p, color):
-                return p
-        return PASS
+            return no_losing_pass(s, state, color, s.choose())
 
     def analyze(self, state, color, stop, interval_s, on_info, want_ownership=False):
         with self._lock:
@@ -756,6 +758,10 @@ def _zero_player(weights, threads, seed, options, budget):
     model, net_config, _step, _payload = load_checkpoint(weights)
     config = SearchConfig(**{**ZERO_DEFAULTS, **options, "threads": 1, "seed": int(seed)})
     evaluator = NetEvaluator(model, net_config.board_size, seed=int(seed))
+    if config.lam > 0:  # AlphaGo Lee's mixed leaf value: the network and a playout per leaf
+        rollouts = RolloutEvaluator(config.playout_mode, threads=max(1, int(threads)),
+                                    seed=int(seed))
+        evaluator = CombinedEvaluator(evaluator, rollouts)
     return NetworkPlayer(config, evaluator, net_config.board_size, net_config.name, budget)
 
 
@@ -764,7 +770,7 @@ def _auto_player(weights, options):
     on the other sizes; the network and torch load when its size is first played."""
     from engine.player import BySizePlayer
     from nets import SHIPPED, shipped_weights
-    fallback = make_player("mcts", **options)
+    fallback = make_player("mcts", **{k: v for k, v in options.items() if k != "lam"})
     if weights is not None:
         from nets.checkpoint import read_payload
         size = int(read_payload(weights)["board_size"])
@@ -773,6 +779,7 @@ def _auto_player(weights, options):
         weights = shipped_weights(size)
         if weights is None:
             return fallback
+
     def build():
         return make_player("zero", weights=weights, **options)
 
@@ -785,10 +792,12 @@ def make_player(kind, **options):
     """Player for the GTP command line and the match runner.
 
     ``kind``: 'auto' (the default of ``python -m gtp``: the network given by ``weights`` or
-    the shipped 9x9 network on its size, pure MCTS elsewhere), 'mcts', 'zero' or 'random'. Options: any ``SearchConfig`` field (``playout_mode``
-    may be a name from ``engine.playout.MODES``), ``visits`` / ``seconds`` (budget when the
-    caller gives none), ``weights`` (checkpoint of the 'zero' player) and ``ko_rule``
-    (accepted and ignored: the game state carries the rule). Options set to None are ignored."""
+    the shipped 9x9 network on its size, pure MCTS elsewhere), 'mcts', 'zero' or 'random'.
+    Options: any ``SearchConfig`` field (``playout_mode`` may be a name from
+    ``engine.playout.MODES``; ``lam`` > 0 gives the 'zero' player a playout per leaf mixed in
+    AlphaGo Lee's way), ``visits`` / ``seconds`` (budget when the caller gives none),
+    ``weights`` (checkpoint of the network) and ``ko_rule`` (accepted and ignored: the game
+    state carries the rule). Options set to None are ignored."""
     options = {k: v for k, v in options.items() if v is not None}
     options.pop("ko_rule", None)
     weights = options.pop("weights", None)
@@ -817,7 +826,11 @@ def make_player(kind, **options):
             raise ValueError(f"random player: unknown options {sorted(extra)}")
         return RandomPlayer(seed=int(seed))
     if kind != "mcts":
-        raise ValueError(f"unknown player kind {kind!r}: choose 'mcts', 'zero' or 'random'")
+        raise ValueError(f"unknown player kind {kind!r}: choose 'auto', 'mcts', 'zero' or "
+                         "'random'")
+    if options.get("lam", 1.0) != 1.0:
+        raise ValueError("the mcts player has no value network: lam must be 1 (give a network "
+                         "with --weights to mix its value with playouts)")
     visits = options.pop("visits", None)
     seconds = options.pop("seconds", None)
     mode = options.get("playout_mode")

@@ -53,6 +53,9 @@ def build_parser():
     g.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     g.add_argument("--resign-threshold", type=float, default=None,
                    help="resign when the estimated winrate falls below this (default: the player's)")
+    g.add_argument("--lam", type=float, default=None,
+                   help="network player: weight of a playout per leaf in the leaf value, "
+                        "Q = (1-lam) Wv/Nv + lam Wr/Nr (default 0: the network's value alone)")
     g.add_argument("--playout-mode", default=None,
                    help=f"rollout policy of the mcts player{_playout_modes()} (default: the player's)")
     g = p.add_argument_group("game")
@@ -127,7 +130,8 @@ def _accepted(factory, options):
 def build_player(args):
     """The player named by ``--player`` with the search options that were given."""
     options = {"seed": args.seed, "threads": args.threads, "ko_rule": args.ko_rule, "weights": args.weights,
-               "resign_threshold": args.resign_threshold, "playout_mode": args.playout_mode}
+               "resign_threshold": args.resign_threshold, "playout_mode": args.playout_mode,
+               "lam": args.lam}
     options = {k: v for k, v in options.items() if v is not None}
     try:
         from engine.search import make_player

@@ -47,7 +47,7 @@ import torch
 
 from engine.board import BLACK, WHITE
 from engine.game import GameState, result_string
-from engine.search import Search
+from engine.search import Search, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.checkpoint import load_checkpoint
 from nets.features import history_stack
@@ -197,7 +197,8 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
                 g.resigned = color
                 return True
         greedy = len(state.history) >= cfg.temperature_moves
-        state.play(color, s.choose(temperature=0.0 if greedy else 1.0))
+        move = s.choose(temperature=0.0 if greedy else 1.0)
+        state.play(color, no_losing_pass(s, state, color, move))
         if state.is_over():
             return True
         prepare(g)

@@ -29,7 +29,11 @@ Per move (AlphaGo Zero, with KataGo's playout cap as an option)
   here scales it to the number of points, alpha = 0.03 * 361 / N^2 (0.134 on 9x9), so the
   noise has the same total concentration on every board.
 - Move choice: proportional to the visits (temperature 1) for the first
-  ``temperature_moves`` moves of a game, then the most visited move.
+  ``temperature_moves`` moves of a game, then the most visited move; a pass that would hand
+  the opponent a Tromp-Taylor win is replaced by the best searched move
+  (``engine.search.no_losing_pass``: young networks otherwise pass as soon as every move looks
+  lost, and end games long before the board is settled). The policy target stays the visit
+  distribution.
 - Resignation: a side resigns when its root value and the value of its best move are both below
   ``resign_threshold`` (win probability). A share ``no_resign_share`` of the games never
   resigns: they record the first side that would have resigned, so the false-resignation rate
@@ -69,7 +73,7 @@ import torch
 from engine.board import BLACK, PASS, WHITE, M_TOMOVE, new_board, to_action
 from engine.game import GameState, result_string
 from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD, T_PARENT
-from engine.search import Search, SearchConfig
+from engine.search import Search, SearchConfig, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.features import (HISTORY, PLANES, fill_planes, fill_planes_rows, history_stack,
                            leaf_stacks, unsymmetrize_policy_rows)
@@ -373,7 +377,7 @@ class SelfPlay:
         g.full.append(g.is_full)
         g.values.append(v)
         greedy = not g.is_full or len(state.history) >= cfg.temperature_moves
-        move = s.choose(temperature=0.0 if greedy else 1.0)
+        move = no_losing_pass(s, state, color, s.choose(temperature=0.0 if greedy else 1.0))
         state.play(color, move)
         self.moves += 1
         if state.is_over():

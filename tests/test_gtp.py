@@ -641,7 +641,7 @@ def test_analysis_formatting_edge_cases():
 # -- command line ----------------------------------------------------------------------------
 def test_option_parsing_defaults_and_values():
     a = parse_args([])
-    assert (a.player, a.size, a.komi, a.ko_rule, a.visits, a.seconds) == ("mcts", 19, 7.5, "positional",
+    assert (a.player, a.size, a.komi, a.ko_rule, a.visits, a.seconds) == ("auto", 19, 7.5, "positional",
                                                                           None, None)
     a = parse_args(["--player", "random", "--size", "9", "--komi", "6.5", "--ko-rule", "simple",
                     "--visits", "200", "--seconds", "1.5", "--threads", "2", "--seed", "4",

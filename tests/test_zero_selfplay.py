@@ -74,7 +74,7 @@ def test_games_are_legal_and_recorded_position_by_position(played):
     for d, sgf in recs:
         final = sgf.replay()  # raises on an illegal move
         t = len(sgf.moves)
-        assert final.is_over()  # two passes or the move cap
+        assert final.is_over() or t == cfg().max_moves  # two passes or the move cap
         assert d["planes"].shape == (t, 17, N, N) and d["planes"].dtype == np.uint8
         assert d["policy"].shape == (t, N * N + 1) and d["policy"].dtype == np.float32
         assert d["z"].shape == (t,) and d["to_move"].shape == (t,) and d["full_search"].shape == (t,)
@@ -290,3 +290,28 @@ def test_games_record_the_values_resignation_reads(tmp_path):
         assert np.all(d["resign_value"][black] < 0.1) and np.all(d["resign_value"][~black] > 0.9)
     run_selfplay(BlackLosesNet(), cfg(resign_threshold=0.1, no_resign_share=0.0), tmp_path / "b", 2)
     assert not any(bool(d["resign_free"]) for d, _ in games(tmp_path / "b"))
+
+
+def test_a_pass_that_loses_on_the_board_becomes_the_best_real_move():
+    """White leads by komi alone on an empty-ish board: a black pass would let white end the
+    game at once, so black plays its best searched move; white's pass is kept (it wins), and
+    a black pass is kept once black leads."""
+    from engine.search import no_losing_pass
+    st = state_from_diagram("""
+        . . . . .
+        . . . . .
+        . . X . .
+        . . . . .
+        . . . . .
+    """, to_move=WHITE)
+    st.komi = 30.5  # white wins if the game ends now
+    s = step_search()
+    s.prepare(st, BLACK)
+    s.run(visits=40)
+    best = s.ranked()[0]
+    move = no_losing_pass(s, st, BLACK, PASS)
+    assert move == int(s.tree[T_MOVE][best]) != PASS
+    assert no_losing_pass(s, st, WHITE, PASS) == PASS
+    st.komi = 0.5  # black leads 25 - 0.5
+    assert no_losing_pass(s, st, BLACK, PASS) == PASS
+    assert no_losing_pass(s, st, BLACK, move) == move  # a real move is never touched
