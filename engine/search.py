@@ -304,6 +304,7 @@ class Search:
         self.sims = 0  # simulations of the last run()
         self._clean_priors = None  # root priors before noise
         self._noise = True  # add root noise in this search (prepare's ``noise``)
+        self._pass_ok = True  # the root may pass in this search (prepare's ``forbid_losing_pass``)
         self._root_pending = False  # the batch in flight expands the root (step-wise driving)
 
     # -- root -----------------------------------------------------------------------------
@@ -345,11 +346,13 @@ class Search:
             return None
         return node
 
-    def prepare(self, state, color, want_ownership=False, noise=True):
+    def prepare(self, state, color, want_ownership=False, noise=True, forbid_losing_pass=False):
         """Set the root to ``state`` with ``color`` to move, keeping the subtree of the moves
         played since the last search when the tree holds them. ``noise=False`` leaves out the
-        root's Dirichlet noise for this search only (cheap self-play searches). Returns the
-        root's visits."""
+        root's Dirichlet noise for this search only (cheap self-play searches).
+        ``forbid_losing_pass``: the root may not pass while passing would hand the opponent a
+        Tromp-Taylor win and a move that fills no own eye exists (see ``no_losing_pass``), so
+        no visit and no policy target goes to such a pass. Returns the root's visits."""
         self._noise = bool(noise)
         node = self._reuse(state, color)
         if node is None:
@@ -369,6 +372,8 @@ class Search:
         self.batch.root_state = self.root_state
         self.tree[T_FLAGS][0] &= ~np.uint8(F_TERMINAL)
         self._legal = set(state.legal_points(color))
+        self._pass_ok = (not forbid_losing_pass or _tt_wins(state, color)
+                         or all(is_eye(state.board, p, color) for p in self._legal))
         if hasattr(self.evaluator, "start_search"):
             self.evaluator.start_search(self.batch, want_ownership)
         if self.tree[T_FIRST][0] >= 0:
@@ -380,14 +385,15 @@ class Search:
         return range(f, f + int(self.tree[T_NCHILD][0])) if f >= 0 else range(0)
 
     def setup_root(self):
-        """Disable root children the superko rule forbids and add Dirichlet noise if configured
+        """Disable root children the superko rule forbids (and a losing pass, when ``prepare``
+        was asked to) and add Dirichlet noise if configured
         (``run`` calls this once the root is expanded; ``run`` ends by removing the noise)."""
         cfg = self.config
         kids = self._root_children()
         flags, prior, move = self.tree[T_FLAGS], self.tree[T_PRIOR], self.tree[T_MOVE]
         ok = []
         for j in kids:
-            legal = move[j] == PASS or int(move[j]) in self._legal
+            legal = self._pass_ok if move[j] == PASS else int(move[j]) in self._legal
             flags[j] = (flags[j] & ~np.uint8(F_DISABLED)) | (0 if legal else F_DISABLED)
             if legal:
                 ok.append(j)
@@ -688,7 +694,7 @@ class MCTSPlayer(Player):
             return PASS  # the opponent passed and the game ends in our favour
         with self._lock:
             s = self.search
-            s.prepare(state, color)
+            s.prepare(state, color, forbid_losing_pass=True)
             seconds = budget.seconds
             if seconds is not None:
                 seconds = max(0.0, seconds - (time.perf_counter() - t0))

@@ -183,7 +183,7 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
     def prepare(g):
         g.sims = 0
         s = g.search
-        s.prepare(g.state, g.state.to_move, noise=False)
+        s.prepare(g.state, g.state.to_move, noise=False, forbid_losing_pass=True)
         g.root_stack = history_stack(s.root_state)
 
     def move(g):

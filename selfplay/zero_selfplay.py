@@ -32,8 +32,10 @@ Per move (AlphaGo Zero, with KataGo's playout cap as an option)
   ``temperature_moves`` moves of a game, then the most visited move; a pass that would hand
   the opponent a Tromp-Taylor win is replaced by the best searched move
   (``engine.search.no_losing_pass``: young networks otherwise pass as soon as every move looks
-  lost, and end games long before the board is settled). The policy target stays the visit
-  distribution.
+  lost, and end games long before the board is settled). The root search already leaves such
+  a pass out (``Search.prepare(forbid_losing_pass=True)``), so it gets no visits and no policy
+  mass: otherwise the always-legal pass collects the largest share of a near-uniform early
+  search and the network learns to prefer it.
 - Resignation: a side resigns when its root value and the value of its best move are both below
   ``resign_threshold`` (win probability). A share ``no_resign_share`` of the games never
   resigns: they record the first side that would have resigned, so the false-resignation rate
@@ -353,7 +355,7 @@ class SelfPlay:
         g.target = cfg.visits if g.is_full else cfg.cheap_visits
         g.sims = 0
         s = g.search
-        s.prepare(g.state, g.state.to_move, noise=g.is_full)
+        s.prepare(g.state, g.state.to_move, noise=g.is_full, forbid_losing_pass=True)
         g.root_stack = history_stack(s.root_state)
 
     def _move(self, g):
