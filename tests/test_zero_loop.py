@@ -70,6 +70,16 @@ def test_one_generation_end_to_end(tmp_path):
     assert rows[0]["best_elo"] == gens[-1]["elo"]
     tb = os.listdir(os.path.join(run, "logs", "tensorboard"))
     assert any(f.startswith("events.out.tfevents") for f in tb)
+    # exported for play: no optimizer state, the run's story inside, loads like any checkpoint
+    from nets.export import main as export_main
+    out = str(tmp_path / "play.pt")
+    assert export_main([run, "--out", out]) == 0
+    p = read_payload(out)
+    assert p["optimizer"] is None and p["step"] == gens[-1]["step"]
+    assert p["extra"]["selfplay_games"] == 4
+    assert json.loads(p["extra"]["ledger_json"]) == led
+    assert json.loads(p["extra"]["config_json"])["net"]["board_size"] == 5
+    assert export_main([run, "--checkpoint", "checkpoints/nothing.pt", "--out", out]) == 2
     # the budget is spent: a second start does nothing more
     assert main(["--run", run, "--max-generations", "1", "--no-progress"]) == 0
     assert len(ledger(run)["gates"]) == 1 and len(games(run)) == 4
