@@ -69,6 +69,7 @@ class LoopConfig:
     resign_calibration: bool = True  # set each cycle's resignation threshold from played-out games
     resign_false_rate: float = 0.05  # calibrated threshold: at most this share of false resignations
     resign_min_games: int = 20  # played-out games needed before any resignation is allowed
+    resign_window: int = 50  # the threshold comes from this many newest played-out games
 
     def __post_init__(self):
         checks = [
@@ -76,6 +77,8 @@ class LoopConfig:
             (self.workers >= 0, "workers must not be negative (0 = one per CPU core)"),
             (0 <= self.resign_false_rate < 1, "resign_false_rate must be in [0, 1)"),
             (self.resign_min_games >= 1, "resign_min_games must be at least 1"),
+            (self.resign_window >= self.resign_min_games,
+             "resign_window must be at least resign_min_games"),
             (self.max_games >= 0, "max_games must not be negative (0 = no limit)"),
             (self.max_hours >= 0, "max_hours must not be negative (0 = no limit)"),
             (self.max_generations >= 0, "max_generations must not be negative (0 = no limit)"),
@@ -188,13 +191,15 @@ def newest_readable(ckpt_dir, board_size):
 
 
 def played_out_games(games_dir, newest):
-    """(winner, to_move, resign_value) of the ``resign_free`` games among the ``newest`` games
-    in ``games_dir`` (for ``resign_threshold_for``); unreadable or older-format files are
-    skipped."""
+    """(winner, to_move, resign_value) of the ``newest`` games in ``games_dir`` that were played
+    out without the right to resign (``resign_free``), for ``resign_threshold_for``; unreadable
+    or older-format files are skipped."""
     names = sorted((f for f in os.listdir(games_dir) if f.endswith(".npz")),
-                   key=lambda f: os.path.getmtime(os.path.join(games_dir, f)))[-newest:]
+                   key=lambda f: os.path.getmtime(os.path.join(games_dir, f)), reverse=True)
     out = []
     for f in names:
+        if len(out) >= newest:
+            break
         try:
             with np.load(os.path.join(games_dir, f)) as d:
                 if "resign_free" not in d.files or not bool(d["resign_free"]):
@@ -271,12 +276,13 @@ class ZeroLoop:
     def resign_threshold(self):
         """Resignation threshold for the next self-play games: with calibration on, the largest
         threshold (at most ``selfplay.resign_threshold``) that would have resigned at most
-        ``loop.resign_false_rate`` of the played-out games of the replay window falsely, and
-        0 (no resignation) until ``loop.resign_min_games`` such games exist."""
+        ``loop.resign_false_rate`` of the ``loop.resign_window`` newest played-out games
+        falsely (the newest: the values of older networks say little about the current one's),
+        and 0 (no resignation) until ``loop.resign_min_games`` such games exist."""
         sp, lc = self.cfg.selfplay, self.cfg.loop
         if not lc.resign_calibration or sp.resign_threshold <= 0:
             return sp.resign_threshold
-        games = played_out_games(self.games_dir, self.cfg.train.window_games)
+        games = played_out_games(self.games_dir, lc.resign_window)
         if len(games) < lc.resign_min_games:
             return 0.0
         return min(sp.resign_threshold, resign_threshold_for(games, lc.resign_false_rate))
