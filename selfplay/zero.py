@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 import torch
 
-from nets.checkpoint import CheckpointError, load_checkpoint, read_payload
+from nets.checkpoint import CheckpointError, read_payload
 from nets.replay import ReplayWindow
 from nets.resnet import NetConfig
 from nets.train import (MetricsLog, TrainConfig, list_checkpoints, resume,

@@ -72,7 +72,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from engine.board import BLACK, PASS, WHITE, M_TOMOVE, new_board, to_action
+from engine.board import BLACK, WHITE, M_TOMOVE, new_board, to_action
 from engine.game import GameState, result_string
 from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD, T_PARENT
 from engine.search import Search, SearchConfig, no_losing_pass
