@@ -771,34 +771,42 @@ def _zero_player(weights, threads, seed, options, budget):
     return NetworkPlayer(config, evaluator, net_config.board_size, net_config.name, budget)
 
 
+# Board sizes on which ``auto`` plays the shipped network without being given one: those where
+# the network has been measured stronger than pure MCTS at equal time (docs/ZERO-9x9.md). The
+# 9x9 network shipped now is not yet (it loses to pure MCTS), so none.
+AUTO_SHIPPED_SIZES = ()
+
+
 def _auto_player(weights, options):
-    """A network where one is at hand (``weights``, else the shipped network of 9x9), pure MCTS
-    on the other sizes; the network and torch load when its size is first played."""
+    """The network of ``weights`` (or a shipped network of ``AUTO_SHIPPED_SIZES``) on its board
+    size, pure MCTS on the other sizes; the network and torch load when its size is first
+    played."""
     from engine.player import BySizePlayer
-    from nets import SHIPPED, shipped_weights
+    from nets import shipped_weights
     fallback = make_player("mcts", **{k: v for k, v in options.items() if k != "lam"})
+    nets_by_size = {}
     if weights is not None:
         from nets.checkpoint import read_payload
-        size = int(read_payload(weights)["board_size"])
-    else:
-        size = 9
-        weights = shipped_weights(size)
-        if weights is None:
-            return fallback
+        nets_by_size[int(read_payload(weights)["board_size"])] = weights
+    for size in AUTO_SHIPPED_SIZES:
+        if size not in nets_by_size and shipped_weights(size) is not None:
+            nets_by_size[size] = shipped_weights(size)
+    if not nets_by_size:
+        return fallback
 
-    def build():
-        return make_player("zero", weights=weights, **options)
+    def builder(path):
+        return lambda: make_player("zero", weights=path, **options)
 
-    name = os.path.basename(weights) if weights != shipped_weights(size) else \
-        f"shipped network {SHIPPED[size]}"
-    return BySizePlayer({size: build}, fallback, names={size: name})
+    return BySizePlayer({n: builder(p) for n, p in nets_by_size.items()}, fallback,
+                        names={n: os.path.basename(p) for n, p in nets_by_size.items()})
 
 
 def make_player(kind, **options):
     """Player for the GTP command line and the match runner.
 
-    ``kind``: 'auto' (the default of ``python -m gtp``: the network given by ``weights`` or
-    the shipped 9x9 network on its size, pure MCTS elsewhere), 'mcts', 'zero' or 'random'.
+    ``kind``: 'auto' (the default of ``python -m gtp``: the network given by ``weights`` on
+    its size, pure MCTS elsewhere), 'mcts', 'zero' (a network alone: ``weights``, by default
+    the shipped 9x9 network) or 'random'.
     Options: any ``SearchConfig`` field (``playout_mode`` may be a name from
     ``engine.playout.MODES``; ``lam`` > 0 gives the 'zero' player a playout per leaf mixed in
     AlphaGo Lee's way), ``visits`` / ``seconds`` (budget when the caller gives none),
@@ -811,7 +819,11 @@ def make_player(kind, **options):
         return _auto_player(weights, options)
     if kind == "zero":
         if weights is None:
-            raise ValueError("zero player: give the network checkpoint with --weights PATH")
+            from nets import SHIPPED, shipped_weights
+            weights = shipped_weights(9)
+            if weights is None:
+                raise ValueError(f"zero player: give the network checkpoint with --weights PATH "
+                                 f"(the shipped nets/weights/{SHIPPED[9]} is missing)")
         options.pop("playout_mode", None)
         threads = options.pop("threads", 1)
         seed = options.pop("seed", 0)

@@ -34,13 +34,14 @@ def build_parser():
                     "and KataGo (kata-analyze) analysis output and GoGui analyze commands.")
     g = p.add_argument_group("player")
     g.add_argument("--player", choices=("auto", "mcts", "zero", "random"), default="auto",
-                   help="auto: the network of --weights, or the shipped 9x9 network, on its board "
-                        "size and mcts on the others; mcts: tree search with rollouts; zero: tree "
-                        "search on an AlphaGo Zero network only (needs --weights, refuses other "
-                        "sizes); random: uniform legal moves (default: auto)")
+                   help="auto: the network of --weights on its board size and mcts on the "
+                        "others (mcts alone without --weights); mcts: tree search with rollouts; "
+                        "zero: tree search on an AlphaGo Zero network alone (--weights, default "
+                        "the shipped 9x9 network; refuses other sizes); random: uniform legal "
+                        "moves (default: auto)")
     g.add_argument("--weights", metavar="CHECKPOINT", default=None,
                    help="network checkpoint of the auto or zero player (a .pt file from "
-                        "python -m selfplay.zero or python -m nets.train)")
+                        "python -m selfplay.zero, nets.train or nets.export)")
     g.add_argument("--visits", type=int, default=None,
                    help="at most this many simulations per move (default: no cap)")
     g.add_argument("--seconds", type=float, default=None,

@@ -1,0 +1,51 @@
+"""The shipped 9x9 network (nets/weights/): present, readable, what ``--player zero`` plays
+without ``--weights``, and a Go player: it beats a uniform random player, as no untrained
+network does."""
+import json
+
+import pytest
+
+import nets
+from engine.board import BLACK, RESIGN, WHITE
+from engine.game import GameState
+from engine.player import Budget, RandomPlayer
+from engine.search import NetworkPlayer, make_player
+from nets.checkpoint import load_checkpoint
+
+
+def test_shipped_9x9_network_is_there_and_describes_its_training():
+    path = nets.shipped_weights(9)
+    assert path is not None, "nets/weights/ must hold the 9x9 network"
+    model, config, step, payload = load_checkpoint(path, board_size=9)
+    assert config.board_size == 9 and step > 0
+    assert payload["optimizer"] is None  # a playing file, not a training one
+    extra = payload["extra"]
+    assert extra["selfplay_games"] > 0
+    ledger = json.loads(extra["ledger_json"])
+    assert ledger["generations"][-1]["step"] == step  # the best network of its run
+    assert json.loads(extra["config_json"])["net"]["board_size"] == 9
+    assert nets.shipped_weights(13) is None
+
+
+def _play(black, white, visits=32):
+    st = GameState(9, 7.0, move_limit=200)
+    players = {BLACK: black, WHITE: white}
+    for p in players.values():
+        p.new_game(st)
+    while not st.is_over():
+        c = st.to_move
+        move = players[c].genmove(st, c, Budget(visits=visits))
+        if move == RESIGN:
+            return WHITE if c == BLACK else BLACK
+        st.play(c, move)
+    s = st.score()
+    return BLACK if s > 0 else WHITE if s < 0 else 0
+
+
+@pytest.mark.parametrize("net_color", [BLACK, WHITE])
+def test_zero_player_plays_the_shipped_network_and_beats_random(net_color):
+    net = make_player("zero", threads=1, seed=3)
+    assert isinstance(net, NetworkPlayer) and net.board_size == 9
+    rnd = RandomPlayer(seed=int(net_color))
+    black, white = (net, rnd) if net_color == BLACK else (rnd, net)
+    assert _play(black, white) == net_color
