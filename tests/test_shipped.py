@@ -49,3 +49,14 @@ def test_zero_player_plays_the_shipped_network_and_beats_random(net_color):
     rnd = RandomPlayer(seed=int(net_color))
     black, white = (net, rnd) if net_color == BLACK else (rnd, net)
     assert _play(black, white) == net_color
+
+
+def test_auto_player_takes_a_shipped_network_only_on_sizes_marked_stronger(monkeypatch):
+    """``auto`` plays pure MCTS on 9x9 while the shipped network is weaker than it; marking 9x9
+    in ``AUTO_SHIPPED_SIZES`` (once a network is measured stronger) switches 9x9 over."""
+    import engine.search as search
+    assert type(make_player("auto", threads=1)) is search.MCTSPlayer
+    monkeypatch.setattr(search, "AUTO_SHIPPED_SIZES", (9,))
+    auto = make_player("auto", threads=1)
+    assert isinstance(auto.player_for(9), NetworkPlayer)
+    assert auto.player_for(19) is auto.fallback and type(auto.fallback) is search.MCTSPlayer
