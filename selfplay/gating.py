@@ -52,7 +52,7 @@ from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.checkpoint import load_checkpoint
 from nets.features import history_stack
 from selfplay import stats
-from selfplay.zero_selfplay import BatchedNet, SelfPlayConfig
+from selfplay.zero_selfplay import BatchedNet, SelfPlayConfig, SharedNetSlot
 
 LEDGER = "ledger.json"
 
@@ -94,16 +94,6 @@ class GateConfig:
         return (self.sprt_elo0, self.sprt_elo1) if self.sprt_elo1 > 0 else None
 
 
-class _Slot:
-    """The evaluator a game's ``Search`` holds: answers come from the gating loop."""
-    uses_value = True
-    uses_rollout = False
-    independent_samples = False
-
-    def evaluate(self, batch):
-        raise RuntimeError("gating searches are answered by the batched gating loop")
-
-
 class _GateGame:
     """One game of the match: its state and one search tree per colour."""
 
@@ -112,7 +102,7 @@ class _GateGame:
         self.candidate = BLACK if index % 2 == 0 else WHITE  # colour the candidate plays
         rng = np.random.default_rng([seed, index, 2])
         self.state = GameState(sp.board_size, sp.komi, move_limit=sp.move_cap)
-        self.searches = {c: Search(sp.search_config(int(rng.integers(2 ** 31))), _Slot())
+        self.searches = {c: Search(sp.search_config(int(rng.integers(2 ** 31))), SharedNetSlot())
                          for c in (BLACK, WHITE)}
         self.resigned = 0  # colour that resigned, 0 = none
         self.sims = 0  # simulations done in the current search

@@ -150,14 +150,16 @@ class SelfPlayConfig:
 # ---------------------------------------------------------------------------------------------
 # One forward pass for the leaves of many trees
 
-class _SharedNetSlot:
-    """The evaluator a game's ``Search`` holds: answers come from ``BatchedNet`` in the loop."""
+class SharedNetSlot:
+    """The evaluator a game's ``Search`` holds when a batched loop (self-play, gating) answers
+    its leaves through ``BatchedNet``: it only declares what the answers contain."""
     uses_value = True
     uses_rollout = False
     independent_samples = False
 
     def evaluate(self, batch):
-        raise RuntimeError("self-play searches are answered by the batched self-play loop")
+        raise RuntimeError("this search is answered by a batched loop (BatchedNet), not by "
+                           "Search.run")
 
 
 class BatchedNet:
@@ -255,7 +257,7 @@ class _Game:
         self.name = f"{cfg.name_prefix}-s{cfg.seed}-{index:06d}"
         self.rng = np.random.default_rng([cfg.seed, index, 1])  # per-move coin flips
         self.state = GameState(cfg.board_size, cfg.komi, move_limit=cfg.move_cap)
-        self.search = Search(cfg.search_config(int(self.rng.integers(2 ** 31))), _SharedNetSlot())
+        self.search = Search(cfg.search_config(int(self.rng.integers(2 ** 31))), SharedNetSlot())
         self.no_resign = cfg.resign_threshold > 0 and self.rng.random() < cfg.no_resign_share
         self.resign_free = cfg.resign_threshold <= 0 or self.no_resign  # played out whatever happens
         self.would_resign = 0  # colour that would have resigned (no-resign games), 0 = none

@@ -782,11 +782,10 @@ def test_odd_numbers_are_rejected_cleanly(line, reply):
     assert "X" not in answers[1].split("WHITE")[0]
 
 
-def test_auto_player_plays_the_network_on_its_size_and_mcts_elsewhere(tmp_path, monkeypatch):
+def test_auto_player_plays_the_network_on_its_size_and_mcts_elsewhere(tmp_path):
     """The default player: a network on the size it was trained for, built only when that size
     is played; pure MCTS on every other size instead of a refusal."""
     pytest.importorskip("torch")
-    import nets
     from engine.game import GameState
     from engine.player import BySizePlayer, Budget
     from engine.search import MCTSPlayer, NetworkPlayer, make_player
@@ -803,8 +802,7 @@ def test_auto_player_plays_the_network_on_its_size_and_mcts_elsewhere(tmp_path, 
         move = p.genmove(state, state.to_move, Budget(visits=16))
         assert state.is_legal(state.to_move, move)
         assert type(p.player_for(size)) is kind
-    # no network at hand (no --weights, no shipped file): plain MCTS
-    monkeypatch.setattr(nets, "shipped_weights", lambda size: None)
+    # no --weights: plain MCTS (no shipped network is marked stronger than it yet)
     assert type(make_player("auto")) is MCTSPlayer
     script = "boardsize 5\ngenmove b\nboardsize 7\ngenmove w\nquit\n"
     proc = subprocess.run([sys.executable, "-m", "gtp", "--weights", str(ckpt), "--visits", "16"],
