@@ -806,7 +806,8 @@ def make_player(kind, **options):
 
     ``kind``: 'auto' (the default of ``python -m gtp``: the network given by ``weights`` on
     its size, pure MCTS elsewhere), 'mcts', 'zero' (a network alone: ``weights``, by default
-    the shipped 9x9 network) or 'random'.
+    the shipped 9x9 network), 'lee' (AlphaGo Lee: SL policy priors, value net and rollout
+    policy, ``nets.lee_evaluator.make_lee_player``) or 'random'.
     Options: any ``SearchConfig`` field (``playout_mode`` may be a name from
     ``engine.playout.MODES``; ``lam`` > 0 gives the 'zero' player a playout per leaf mixed in
     AlphaGo Lee's way), ``visits`` / ``seconds`` (budget when the caller gives none),
@@ -837,6 +838,9 @@ def make_player(kind, **options):
         if bad:
             raise ValueError(f"zero player: unknown options {bad}")
         return _zero_player(weights, threads, seed, options, budget)
+    if kind == "lee":
+        from nets.lee_evaluator import make_lee_player
+        return make_lee_player({**options, "weights": weights})
     if kind == "random":
         seed = options.pop("seed", 0)
         extra = set(options) - {"threads", "visits", "seconds", "resign_threshold", "playout_mode"}
@@ -844,8 +848,8 @@ def make_player(kind, **options):
             raise ValueError(f"random player: unknown options {sorted(extra)}")
         return RandomPlayer(seed=int(seed))
     if kind != "mcts":
-        raise ValueError(f"unknown player kind {kind!r}: choose 'auto', 'mcts', 'zero' or "
-                         "'random'")
+        raise ValueError(f"unknown player kind {kind!r}: choose 'auto', 'mcts', 'zero', 'lee' "
+                         "or 'random'")
     if options.get("lam", 1.0) != 1.0:
         raise ValueError("the mcts player has no value network: lam must be 1 (give a network "
                          "with --weights to mix its value with playouts)")

@@ -33,12 +33,14 @@ def build_parser():
         description="Go engine speaking GTP 2 on stdin/stdout, with Leela Zero (lz-analyze) "
                     "and KataGo (kata-analyze) analysis output and GoGui analyze commands.")
     g = p.add_argument_group("player")
-    g.add_argument("--player", choices=("auto", "mcts", "zero", "random"), default="auto",
+    g.add_argument("--player", choices=("auto", "mcts", "zero", "lee", "random"), default="auto",
                    help="auto: the network of --weights on its board size and mcts on the "
                         "others (mcts alone without --weights); mcts: tree search with rollouts; "
                         "zero: tree search on an AlphaGo Zero network alone (--weights, default "
-                        "the shipped 9x9 network; refuses other sizes); random: uniform legal "
-                        "moves (default: auto)")
+                        "the shipped 9x9 network; refuses other sizes); lee: AlphaGo Lee search "
+                        "(SL policy priors, value net and rollout policy mixed by --lam; "
+                        "default the shipped 9x9 files); random: uniform legal moves "
+                        "(default: auto)")
     g.add_argument("--weights", metavar="CHECKPOINT", default=None,
                    help="network checkpoint of the auto or zero player (a .pt file from "
                         "python -m selfplay.zero, nets.train or nets.export)")
@@ -57,6 +59,19 @@ def build_parser():
     g.add_argument("--lam", type=float, default=None,
                    help="network player: weight of a playout per leaf in the leaf value, "
                         "Q = (1-lam) Wv/Nv + lam Wr/Nr (default 0: the network's value alone)")
+    g.add_argument("--value-weights", metavar="CHECKPOINT", default=None,
+                   help="lee player: value network (default: the shipped one of the board size)")
+    g.add_argument("--rollout-model", metavar="NPZ", default=None,
+                   help="lee player: rollout/tree policy model from nets.rollout_train "
+                        "(default: the shipped one)")
+    g.add_argument("--beta", type=float, default=None,
+                   help="lee player: softmax temperature of the policy priors (default 0.67)")
+    g.add_argument("--expand-threshold", type=int, default=None,
+                   help="visits before a leaf gets children (default: the player's; lee 8)")
+    g.add_argument("--policy-only", action="store_true", default=None,
+                   help="lee player: the policy network alone, no search")
+    g.add_argument("--no-policy", action="store_true", default=None,
+                   help="lee player: tree-policy priors instead of the policy network's")
     g.add_argument("--playout-mode", default=None,
                    help=f"rollout policy of the mcts player{_playout_modes()} (default: the player's)")
     g = p.add_argument_group("game")
@@ -132,7 +147,10 @@ def build_player(args):
     """The player named by ``--player`` with the search options that were given."""
     options = {"seed": args.seed, "threads": args.threads, "ko_rule": args.ko_rule, "weights": args.weights,
                "resign_threshold": args.resign_threshold, "playout_mode": args.playout_mode,
-               "lam": args.lam}
+               "lam": args.lam, "value_weights": args.value_weights,
+               "rollout_model": args.rollout_model, "beta": args.beta,
+               "expand_threshold": args.expand_threshold, "policy_only": args.policy_only,
+               "no_policy": args.no_policy}
     options = {k: v for k, v in options.items() if v is not None}
     try:
         from engine.search import make_player

@@ -16,3 +16,19 @@ def shipped_weights(board_size):
         return None
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights", name)
     return path if os.path.exists(path) else None
+
+
+# AlphaGo Lee files trained by this project's Lee pipeline on generated teacher games
+# (docs/LEE.md): board size -> {part: file name in nets/weights/}.
+SHIPPED_LEE = {9: {"policy": "lee-9x9-policy.pt", "value": "lee-9x9-value.pt",
+                   "rollout_model": "lee-9x9-rollout.npz"}}
+
+
+def shipped_lee(part, board_size):
+    """Path of a shipped AlphaGo Lee file (``part``: policy, value or rollout_model) for
+    ``board_size``, or None when there is none."""
+    name = SHIPPED_LEE.get(board_size, {}).get(part)
+    if name is None:
+        return None
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights", name)
+    return path if os.path.exists(path) else None

@@ -6,8 +6,8 @@ Players
 -------
 A player is one of
 
-- an internal player spec, ``KIND[:key=value,...]`` with KIND ``auto``, ``mcts``, ``zero`` or
-  ``random`` (the players of ``python -m gtp --player``), e.g. ``mcts:visits=2000``,
+- an internal player spec, ``KIND[:key=value,...]`` with KIND ``auto``, ``mcts``, ``zero``,
+  ``lee`` or ``random`` (the players of ``python -m gtp --player``), e.g. ``mcts:visits=2000``,
   ``mcts:seconds=2,threads=2`` or ``zero:weights=runs/zero9/checkpoints/best.pt,seconds=1``. The runner starts
   ``sys.executable -m gtp --player KIND`` and turns every key into a flag (``foo_bar=1`` ->
   ``--foo-bar 1``, a bare ``flag`` -> ``--flag``); the key ``name`` only names the player. The
@@ -69,7 +69,7 @@ from engine.game import KO_RULES, GameState, result_string
 from selfplay import stats
 from selfplay.gtpclient import EngineCrash, EngineFailure, EngineTimeout, GTPClient, GTPError
 
-INTERNAL_KINDS = ("auto", "mcts", "zero", "random")
+INTERNAL_KINDS = ("auto", "mcts", "zero", "lee", "random")
 DEFAULT_GNUGO = "/usr/games/gnugo --mode gtp --chinese-rules"
 REFEREES = ("internal", "tromp-taylor", "gnugo")
 MAX_START_FAILURES = 3  # a side that fails to start this many times in a row stops the match

@@ -1,0 +1,174 @@
+"""The AlphaGo Lee player: network half of the leaf evaluation, the combined evaluator, the
+policy-only player and the GTP / match wiring."""
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from engine.board import BLACK, PASS, WHITE, is_eye
+from engine.coords import parse_vertex
+from engine.diagram import state_from_diagram
+from engine.game import GameState
+from engine.mcts import T_FIRST, T_MOVE, T_N, T_NCHILD, T_NR, T_NV, T_PRIOR
+from engine.player import Budget
+from engine.search import Search, SearchConfig, UniformEvaluator, make_player
+from nets import lee
+from nets.features import apply_symmetry_planes, sym_action
+from nets.lee_evaluator import LeeEvaluator, LeeNetEvaluator, PolicyPlayer
+from nets.lee_features import state_planes
+
+
+def tiny(kind, n, seed):
+    torch.manual_seed(seed)
+    cls = lee.PolicyConfig if kind == "policy" else lee.ValueConfig
+    net = lee.build(cls.from_name("l3k8", board_size=n))
+    if kind == "policy":  # the output layer starts at zero: give it weights so priors vary
+        torch.nn.init.normal_(net.head.weight, std=0.5)
+    return net.eval()
+
+
+class FixedSym:
+    """Stands in for the evaluator's random generator: always symmetry ``k``."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def integers(self, lo, hi, size):
+        return np.full(size, self.k)
+
+
+class CountingValue(torch.nn.Module):
+    """Value net double: constant v, counts the positions it saw."""
+
+    def __init__(self, n, v):
+        super().__init__()
+        self.config = lee.ValueConfig.from_name("l3k8", board_size=n)
+        self.v = v
+        self.seen = 0
+
+    def forward(self, x):
+        self.seen += x.shape[0]
+        return torch.full((x.shape[0],), self.v)
+
+
+POSITION = """
+. . . . .
+. X O . .
+. X O . .
+. . . . .
+. . . . .
+"""
+
+
+@pytest.mark.parametrize("k", [0, 3, 5, 6])
+def test_priors_map_back_through_the_symmetry_the_planes_were_built_under(k):
+    n = 5
+    state = state_from_diagram(POSITION, to_move=BLACK)
+    policy = tiny("policy", n, seed=1)
+    ev = LeeNetEvaluator(policy, None, n, beta=1.0, pass_prior=0.0)
+    ev.rng = FixedSym(k)
+    s = Search(SearchConfig(threads=1, expand_threshold=1, batch_size=1, lam=0.0,
+                            early_stop=False), UniformEvaluator(value=0.5))
+    s.evaluator = LeeEvaluator(ev, UniformRollouts())
+    s.prepare(state, state.to_move)
+    s.run(visits=1)
+    # the root's children carry the priors: compare with the network seen under symmetry k
+    planes = state_planes(state)
+    sym = np.zeros_like(planes)
+    apply_symmetry_planes(planes, k, sym)
+    with torch.no_grad():
+        probs = torch.softmax(policy(torch.from_numpy(sym[None]))[0], 0).numpy()
+    f, m = int(s.tree[T_FIRST][0]), int(s.tree[T_NCHILD][0])
+    total = 0.0
+    legal = {}
+    for j in range(f, f + m):
+        mv = int(s.tree[T_MOVE][j])
+        if mv == PASS:
+            continue
+        r, c = divmod(mv, n + 2)
+        a = (r - 1) * n + (c - 1)
+        legal[a] = float(s.tree[T_PRIOR][j])
+        total += probs[sym_action(k, n, a)]
+    for a, prior in legal.items():
+        assert prior == pytest.approx(probs[sym_action(k, n, a)] / total, rel=1e-4)
+
+
+class UniformRollouts(UniformEvaluator):
+    """Fixed rollout result 0.25 for the side to move, uniform tree-policy priors."""
+
+    def __init__(self):
+        super().__init__(value=None, rollout=0.25)
+
+
+def test_leaf_values_come_from_the_value_net_once_per_node_and_mix_with_rollouts():
+    n = 5
+    state = GameState(n, komi=0.5)
+    value = CountingValue(n, v=0.5)  # win probability 0.75 for the side to move at the leaf
+    ev = LeeNetEvaluator(tiny("policy", n, seed=2), value, n)
+    cfg = SearchConfig(threads=1, expand_threshold=40, batch_size=4, lam=0.5, early_stop=False)
+    s = Search(cfg, LeeEvaluator(ev, UniformRollouts()))
+    s.prepare(state, state.to_move)
+    s.run(visits=300)
+    tree = s.tree
+    assert tree[T_N][0] == 300 and tree[T_NV][0] == 300 and tree[T_NR][0] == 300
+    # every visit of a leaf before its expansion (40, the paper's threshold) re-used the
+    # cached value: the value net saw each node once
+    assert value.seen == ev.evaluated < 300 / 4
+    # children of the root: Q from the mover's view mixes 1 - 0.75 and 1 - 0.25 half and half
+    f, m = int(tree[T_FIRST][0]), int(tree[T_NCHILD][0])
+    leaves = [j for j in range(f, f + m) if tree[T_N][j] > 0 and tree[T_FIRST][j] < 0]
+    assert leaves
+    for j in leaves:
+        assert s.q(j) == pytest.approx(0.5 * 0.25 + 0.5 * 0.75)
+
+
+def test_policy_player_plays_the_networks_best_sensible_move_and_passes_without_one():
+    n = 5
+    policy = tiny("policy", n, seed=3)
+    with torch.no_grad():
+        policy.point_bias.zero_()
+        policy.head.weight.zero_()
+        a = 2 * n + 2  # C3
+        policy.point_bias[a] = 10.0
+    player = PolicyPlayer(policy, n)
+    state = GameState(n, komi=0.5)
+    assert player.genmove(state, state.to_move, Budget()) == parse_vertex("C3", n)
+    # C3 taken: the next best is any other sensible point, never an own eye
+    eyes = state_from_diagram("""
+    . X . X .
+    X X X X X
+    X X X X X
+    X X X X X
+    X X X X X
+    """, to_move=BLACK)
+    assert player.genmove(eyes, BLACK, Budget()) == PASS
+    state.play(BLACK, parse_vertex("C3", n))
+    mv = player.genmove(state, WHITE, Budget())
+    assert mv != parse_vertex("C3", n) and state.is_legal(WHITE, mv)
+    assert not is_eye(state.board, mv, WHITE)
+    with pytest.raises(ValueError, match="5x5 only"):
+        player.genmove(GameState(7), BLACK, Budget())
+
+
+def test_lee_policy_only_player_over_gtp(tmp_path):
+    from gtp.__main__ import main
+    n = 5
+    path = tmp_path / "policy.pt"
+    lee.save_policy(str(path), tiny("policy", n, seed=4), lee.PolicyConfig.from_name(
+        "l3k8", board_size=n), step=0)
+    out = io.StringIO()
+    main(["--player", "lee", "--policy-only", "--weights", str(path), "--size", "5"],
+         stdin=io.StringIO("boardsize 5\nclear_board\ngenmove b\nplay w C3\ngenmove b\nquit\n"),
+         stdout=out)
+    answers = [a for a in out.getvalue().split("\n\n") if a.strip()]
+    assert all(a.startswith("=") for a in answers), answers
+    first, second = answers[2][2:].strip(), answers[4][2:].strip()
+    assert first != second and second != "C3"
+
+
+def test_make_player_lee_refuses_unknown_options_and_missing_files(tmp_path):
+    with pytest.raises(ValueError, match="unknown options"):
+        make_player("lee", weights=str(tmp_path / "x.pt"), bogus=1)
+    with pytest.raises(Exception, match="x.pt"):
+        make_player("lee", weights=str(tmp_path / "x.pt"), policy_only=True)
