@@ -1,0 +1,1689 @@
+"""AlphaGo's linear-softmax rollout policy and tree policy on local patterns, in Numba.
+
+A move ``a`` of the player to move, among the legal points (simple ko) and pass, gets the
+probability ``p(a) ~ exp(sum of the weights of the features active for a)`` (AlphaGo 2016,
+Extended Data Table 4). The same features serve
+two models: the *rollout policy* (fast, used to play rollouts to the end of the game) and
+the *tree policy* (the rollout features plus three more, used for the priors of new tree
+nodes). ``nets.rollout_train`` harvests the pattern dictionaries from game records and fits
+the weights; this module computes the features, plays rollouts and answers the search.
+
+Features of a candidate move ``q`` (``L`` = previous move, ``L2`` = the move before it)
+---------------------------------------------------------------------------------------
+Fixed features, one weight each (indices ``F_*`` at the start of the weight vector):
+
+    response     q matches a response pattern (below) found in the dictionary
+    save atari   an own chain next to q has one liberty, and after q it has two or more
+    neighbour    q is one of the 8 points around L: 8 features, one per relative position
+                 (response and neighbour need L to be a stone: none after a pass or at the
+                 start)
+    self-atari   (tree) after q the chain of q has exactly one liberty
+    distance     (tree) Manhattan distance from q to L (1..17, capped) and to L2 (17 more)
+    pass         the pass move (which has no other feature)
+
+Pattern features, one weight per dictionary entry (``GROUPS``):
+
+    pat3      3x3 around q: colour of the 8 neighbours and, for the 4 orthogonal ones that
+              are stones, the liberties of their chain (1, 2, >= 3)
+    response  the 12-point diamond (Manhattan distance 1..2) around L: colour and liberties
+              (1, 2, >= 3) of each point, the liberties of L's chain, and the position of q
+              inside the diamond
+    nakade    q lies in an empty region of 3 to 6 points whose bordering stones are all of
+              one colour (an eye space): the shape of the region, the place of q in it and
+              whether the space belongs to the player or to the opponent. The weights learn
+              which place of which shape is the vital point.
+    diamond   (tree) the 12-point diamond around q itself: colour and liberties per point
+
+Colours are relative to the player to move (own / opponent). Every pattern is keyed by its
+*canonical* code, the smallest code among its 8 board symmetries (``nets.features``'s
+``sym_rowcol``), so the dictionaries hold each shape once; at load time every symmetric
+variant of a key is entered in a lookup table, so play never canonicalises. A pattern not
+in the dictionary contributes nothing.
+
+Cell codes: 3 bits per point (0 empty, 1 off board, 2..4 own stone with 1 / 2 / >= 3
+liberties, 5..7 opponent stone with 1 / 2 / >= 3 liberties). Diagonal 3x3 points carry only
+a colour digit (0 empty or off board, 1 own, 2 opponent: a diagonal is off the board exactly
+when an orthogonal neighbour beside it is). The raw 3x3 index is N | W << 3 | E << 6 | S << 9
+| (NW + 3 NE + 9 SW + 27 SE) << 12, below PAT3_SIZE = 4096 * 81, so its weights live in direct
+tables (1.3 MB per 4-byte column: the part rollouts touch stays in cache). Diamond cells are
+listed in ``DIAMOND`` order, 3 bits each.
+
+Model arrays
+------------
+``RolloutModel.arrays`` is the tuple the jitted functions take (``MODEL_FIELDS`` names the
+slots): the 3x3 tables, open-addressing hash tables (int64[T, 2]: key, value; key -1 =
+empty) from raw response / nakade / diamond codes to weight indices, the weight vector and
+its exponentials. ``rollout_probs(b, arrays, out)`` and ``tree_priors(b, arrays, out)`` give
+the model's softmax over the legal moves and pass (float[N*N+1], action = row * N + col from
+the top left, N*N = pass) exactly as the trainer computes it; rollout_probs leaves out the
+tree-only features.
+
+Rollouts
+--------
+``policy_playout(b, rng, komi, arrays, scratch)`` plays ``b`` (mutated) to the end with the
+rollout policy, one thread, and returns the Tromp-Taylor score (``engine.playout``'s
+``playout_score``, black minus white minus komi). Stop rule as in ``engine.playout``: two
+passes in a row or 3*N*N moves; a rollout passes only when it has no other move, and never
+fills an own single-point eye (``engine.board.is_eye``).
+
+Speed comes from keeping, for both colours, the exp-weight of every point's *move-local*
+features (3x3, save atari, nakade) up to date incrementally, with row sums for sampling as
+``engine.playout``'s MODE_PATTERN does. After a move only the points whose features could
+have changed are recomputed: the 8 points around the move and around captured stones, the
+liberties of every chain whose liberty class (1, 2, >= 3) changed, and the small empty
+regions next to the move (nakade factors are kept per point and redone one region at a
+time: a captured chain becomes a region, and so do the pieces of the region the move
+split). ``rollout_base_weights`` recomputes everything from scratch; tests compare the two
+after every move. Because the 3x3 code holds the liberties of the orthogonal
+neighbours, it decides legality (all but ko) and own-eye filling by itself: the rollout
+table holds 0 for such codes, so a draw is never rejected except at the ko point. The
+features tied to the previous move (response, neighbour) are multiplied onto the <= 12
+points of L's diamond just for the draw and taken off again, saved row sums restoring the
+sampling state exactly.
+
+``PolicyRolloutEvaluator`` answers ``engine.search``'s evaluator protocol with these
+rollouts and tree-policy priors.
+
+Training support: ``harvest_chunk`` and ``extract_chunk`` replay game records (the shard
+arrays of ``nets.sgf_data``) and list the canonical pattern keys, or the candidates and
+active features of every position, through the same feature code as play; they live here so
+that Numba's cache, which tracks one source file per function, recompiles them with it.
+"""
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numba import njit
+
+from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, M_KO, M_KO_COLOR, M_LAST, M_LAST2,
+                          M_MOVES, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, _libs_after, _pass,
+                          _play, _stamp, area_owner, copy_into, is_legal, new_board, play)
+from engine.mcts import batch_board, value_for
+from engine.playout import playout_score
+from engine.rng import new_rng, rand_float
+from nets.features import sym_rowcol
+
+FORMAT = "alphago-py rollout policy"  # marker stored in model files
+VERSION = 1  # model file version this module reads and writes
+
+# Fixed features: indices into the weight vector.
+F_RESPONSE = 0  # the move matches a response pattern of the dictionary
+F_SAVE = 1  # the move saves an own chain from atari
+F_NEIGHBOUR = 2  # 8 features: the move is this neighbour of the previous move (NW N NE W E SW S SE)
+F_SELF_ATARI = 10  # tree: the move leaves its own chain with one liberty
+F_PASS = 11  # the pass move
+F_DIST = 12  # tree: 17 features distance to the previous move, then 17 to the move before
+DIST_CAP = 17  # Manhattan distances from 17 up share one feature
+N_FIXED = F_DIST + 2 * DIST_CAP  # 46 fixed features
+FIXED_NAMES = (["response", "save_atari"] + [f"neighbour_{d}" for d in
+               ("nw", "n", "ne", "w", "e", "sw", "s", "se")] + ["self_atari", "pass"]
+               + [f"dist_last_{d}" for d in range(1, DIST_CAP + 1)]
+               + [f"dist_last2_{d}" for d in range(1, DIST_CAP + 1)])
+
+GROUPS = ("pat3", "response", "nakade", "diamond")  # pattern dictionaries, weight-vector order
+TREE_GROUPS = ("diamond",)  # dictionaries of the tree policy only
+MAX_FEATURES = 10  # most features one candidate move can have active
+
+PAT3_SIZE = 4096 * 81  # raw 3x3 index space
+NAKADE_MIN = 3  # smallest eye space with a nakade feature
+NAKADE_MAX = 6  # largest one
+# bits of the keys: response = 36 cell bits + 2 bits L's liberties + 4 bits position
+RESP_POS_SHIFT = 38
+NAK_POS_SHIFT = 36  # nakade: 6x6 bitmap of the shape, then the move's cell (6 bits), then owner
+NAK_OWNER_SHIFT = 42
+KEY_LIMITS = {"pat3": PAT3_SIZE, "response": 12 << RESP_POS_SHIFT,
+              "nakade": 2 << NAK_OWNER_SHIFT, "diamond": 1 << 36}  # keys lie in [0, limit)
+
+# Cell geometry, (row, col) offsets. Orthogonal and diagonal 3x3 points in code order.
+ORTH = ((-1, 0), (0, -1), (0, 1), (1, 0))
+DIAG = ((-1, -1), (-1, 1), (1, -1), (1, 1))
+DIAMOND = ((-2, 0), (-1, -1), (-1, 0), (-1, 1), (0, -2), (0, -1), (0, 1), (0, 2), (1, -1),
+           (1, 0), (1, 1), (2, 0))
+_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+DIAMOND_DR = np.array([d[0] for d in DIAMOND], dtype=np.int64)
+DIAMOND_DC = np.array([d[1] for d in DIAMOND], dtype=np.int64)
+# neighbour feature of each diamond cell, -1 for the 4 cells at distance 2 in a straight line
+NBR_SLOT = np.array([_NEIGHBOURS.index(d) if d in _NEIGHBOURS else -1 for d in DIAMOND],
+                    dtype=np.int64)
+# diamond cell of an offset: DPOS[(dr + 2) * 5 + dc + 2], -1 outside the diamond
+DPOS = np.full(25, -1, dtype=np.int64)
+for _j, (_dr, _dc) in enumerate(DIAMOND):
+    DPOS[(_dr + 2) * 5 + _dc + 2] = _j
+
+
+def _perm_table(offsets):
+    """perm[k, i]: the cell that cell i becomes under board symmetry k."""
+    rad = max(max(abs(a), abs(b)) for a, b in offsets)
+    size = 2 * rad + 1
+    where = {o: i for i, o in enumerate(offsets)}
+    perm = np.zeros((8, len(offsets)), dtype=np.int64)
+    for k in range(8):
+        for i, (dr, dc) in enumerate(offsets):
+            r2, c2 = sym_rowcol(k, size, dr + rad, dc + rad)
+            perm[k, i] = where[(r2 - rad, c2 - rad)]
+    return perm
+
+
+PERM_ORTH = _perm_table(ORTH)
+PERM_DIAG = _perm_table(DIAG)
+PERM_DIAMOND = _perm_table(DIAMOND)
+
+MODEL_FIELDS = (
+    "pat3_fi",   # int32[PAT3_SIZE]: weight index of each raw 3x3 index, -1 when not in the
+                 #   dictionary
+    "pat3_e",    # float32[PAT3_SIZE, 2]: rollout weights of the 3x3 pattern seen by black at a
+                 #   black-view index, for black and for white (exp of the weight; 0 for a
+                 #   suicide or an own single-point eye, which rollouts never play)
+    "resp_tab",  # int64[T, 2]: raw diamond code around the previous move -> row of resp_fi
+    "resp_fi",   # int32[R, 12]: weight index of (diamond, position of the move), -1 if absent
+    "resp_e",    # float64[R + 1, 12]: rollout factor of the previous-move features (neighbour
+                 #   times response) by row and position; row R: no response pattern
+    "nak_tab",   # int64[T, 2]: raw nakade key -> weight index
+    "dia_tab",   # int64[T, 2]: raw diamond code around the move -> weight index (tree)
+    "weights",   # float64[F]: the weight vector
+    "wexp",      # float64[F]: exp(weights)
+    "flags",     # int64[4]: tree features on, nakade dictionary non-empty, F, 0
+)
+
+
+class RolloutModelError(ValueError):
+    """A model file that cannot be read, or model arrays that do not fit together."""
+
+
+# ---------------------------------------------------------------------------------------
+# Cell codes and symmetries (jitted)
+
+@njit(cache=True, inline="always")
+def _lib_class(n):
+    """Liberty class: 0 for one liberty, 1 for two, 2 for three or more."""
+    if n <= 1:
+        return 0
+    if n == 2:
+        return 1
+    return 2
+
+
+# Cell code tables, branch-free: ORTH_T[c - 1, (colour << 2) | min(liberties, 3)] is the
+# 3-bit code of a point for player c (the liberties read for an empty or off-board point are
+# stale but harmless: those rows are constant); DIAG3_T[c - 1, colour] is the base-3 digit of
+# a diagonal point (0 empty or off board: a diagonal is off board exactly when an orthogonal
+# neighbour next to it is, so the orthogonal codes tell).
+ORTH_T = np.array([[0, 0, 0, 0, 2, 2, 3, 4, 5, 5, 6, 7, 1, 1, 1, 1],
+                   [0, 0, 0, 0, 5, 5, 6, 7, 2, 2, 3, 4, 1, 1, 1, 1]], dtype=np.int64)
+DIAG3_T = np.array([[0, 1, 2, 0], [0, 2, 1, 0]], dtype=np.int64)
+
+
+@njit(cache=True, inline="always")
+def _okey(color, head, libs, q):
+    """Row index into ORTH_T: colour and capped liberties of point q."""
+    return (np.int64(color[q]) << 2) | min(np.int64(libs[head[q]]), 3)
+
+
+@njit(cache=True, inline="always")
+def _state(color, head, libs, q, c):
+    """3-bit cell code of point q for player c."""
+    return ORTH_T[c - 1, _okey(color, head, libs, q)]
+
+
+@njit(cache=True, inline="always")
+def _pat3_index(color, head, libs, w, p, c):
+    """Raw 3x3 index of point p for player c: orthogonal codes N, W, E, S in bits 0..11,
+    then 4096 * (NW + 3 NE + 9 SW + 27 SE) for the diagonal digits."""
+    ci = c - 1
+    return (ORTH_T[ci, _okey(color, head, libs, p - w)]
+            | (ORTH_T[ci, _okey(color, head, libs, p - 1)] << 3)
+            | (ORTH_T[ci, _okey(color, head, libs, p + 1)] << 6)
+            | (ORTH_T[ci, _okey(color, head, libs, p + w)] << 9)
+            | ((DIAG3_T[ci, color[p - w - 1]] + 3 * DIAG3_T[ci, color[p - w + 1]]
+                + 9 * DIAG3_T[ci, color[p + w - 1]] + 27 * DIAG3_T[ci, color[p + w + 1]]) << 12))
+
+
+@njit(cache=True, inline="always")
+def _has_orth(idx, s):
+    """A 3x3 index has the orthogonal cell code s (2: own chain in atari next to the point,
+    5: opponent chain in atari)."""
+    return ((idx & 7) == s or ((idx >> 3) & 7) == s or ((idx >> 6) & 7) == s
+            or ((idx >> 9) & 7) == s)
+
+
+@njit(cache=True, inline="always")
+def _box_conn(idx):
+    """Empty points of the 3x3 box connected to its centre inside the box (centre included):
+    7 or more means the empty region of the centre is too big for a nakade."""
+    o_n = idx & 7
+    o_w = (idx >> 3) & 7
+    o_e = (idx >> 6) & 7
+    o_s = (idx >> 9) & 7
+    d = idx >> 12
+    k = 1 + (o_n == 0) + (o_w == 0) + (o_e == 0) + (o_s == 0)
+    # a diagonal counts when empty (digit 0, not off board) and next to an empty neighbour
+    if d % 3 == 0 and o_n != 1 and o_w != 1 and (o_n == 0 or o_w == 0):
+        k += 1
+    if (d // 3) % 3 == 0 and o_n != 1 and o_e != 1 and (o_n == 0 or o_e == 0):
+        k += 1
+    if (d // 9) % 3 == 0 and o_w != 1 and o_s != 1 and (o_w == 0 or o_s == 0):
+        k += 1
+    if d // 27 == 0 and o_e != 1 and o_s != 1 and (o_e == 0 or o_s == 0):
+        k += 1
+    return k
+
+
+@njit(cache=True, inline="always")
+def _box_conn_at(color, w, e):
+    """``_box_conn`` of point e read from the colours alone."""
+    n_ = color[e - w] == EMPTY
+    w_ = color[e - 1] == EMPTY
+    e_ = color[e + 1] == EMPTY
+    s_ = color[e + w] == EMPTY
+    k = 1 + n_ + w_ + e_ + s_
+    if color[e - w - 1] == EMPTY and (n_ or w_):
+        k += 1
+    if color[e - w + 1] == EMPTY and (n_ or e_):
+        k += 1
+    if color[e + w - 1] == EMPTY and (w_ or s_):
+        k += 1
+    if color[e + w + 1] == EMPTY and (e_ or s_):
+        k += 1
+    return k
+
+
+@njit(cache=True, inline="always")
+def _nakade_maybe(idx):
+    """Cheap test on the 3x3 index: the point may lie in a small one-colour eye space."""
+    own = False
+    opp = False
+    empty = False
+    for i in range(4):
+        s = (idx >> (3 * i)) & 7
+        if s == 0:
+            empty = True
+        elif 2 <= s <= 4:
+            own = True
+        elif s >= 5:
+            opp = True
+    if not empty or (own and opp):
+        return False
+    return _box_conn(idx) < 7
+
+
+@njit(cache=True)
+def sym_pat3(idx, k):
+    """Raw 3x3 index after board symmetry k."""
+    out = np.int64(0)
+    for i in range(4):
+        out |= ((idx >> (3 * i)) & 7) << (3 * PERM_ORTH[k, i])
+    d = idx >> 12
+    p3 = (1, 3, 9, 27)
+    dd = 0
+    for i in range(4):
+        dd += ((d // p3[i]) % 3) * p3[PERM_DIAG[k, i]]
+    return out | (dd << 12)
+
+
+@njit(cache=True, inline="always")
+def _sym_cells12(code, k):
+    """The 12 diamond cells of a code after symmetry k; bits from 36 up are kept."""
+    out = code & ~np.int64((1 << 36) - 1)
+    for i in range(12):
+        out |= ((code >> (3 * i)) & 7) << (3 * PERM_DIAMOND[k, i])
+    return out
+
+
+@njit(cache=True)
+def sym_response(key, k):
+    """Response key (diamond around L + L's liberties + move position) after symmetry k."""
+    pos = key >> RESP_POS_SHIFT
+    cells = key & ((np.int64(1) << RESP_POS_SHIFT) - 1)
+    return _sym_cells12(cells, k) | (PERM_DIAMOND[k, pos] << RESP_POS_SHIFT)
+
+
+@njit(cache=True)
+def sym_diamond(key, k):
+    """Diamond key (12 cells around the move) after symmetry k."""
+    return _sym_cells12(key, k)
+
+
+@njit(cache=True)
+def sym_nakade(key, k):
+    """Nakade key after symmetry k: the shape is turned in a 6x6 box and moved back to the
+    box's top-left corner."""
+    bitmap = key & ((np.int64(1) << NAK_POS_SHIFT) - 1)
+    qpos = (key >> NAK_POS_SHIFT) & 63
+    owner = key >> NAK_OWNER_SHIFT
+    rmin = 99
+    cmin = 99
+    for b in range(36):
+        if (bitmap >> b) & 1:
+            r, c = sym_rowcol(k, 6, b // 6, b % 6)
+            rmin = min(rmin, r)
+            cmin = min(cmin, c)
+    out = np.int64(0)
+    for b in range(36):
+        if (bitmap >> b) & 1:
+            r, c = sym_rowcol(k, 6, b // 6, b % 6)
+            out |= np.int64(1) << ((r - rmin) * 6 + c - cmin)
+    r, c = sym_rowcol(k, 6, qpos // 6, qpos % 6)
+    return out | (np.int64((r - rmin) * 6 + c - cmin) << NAK_POS_SHIFT) | (
+        owner << NAK_OWNER_SHIFT)
+
+
+@njit(cache=True)
+def sym_key(group, key, k):
+    """Key of pattern group (index into GROUPS) after symmetry k."""
+    if group == 0:
+        return sym_pat3(key, k)
+    if group == 1:
+        return sym_response(key, k)
+    if group == 2:
+        return sym_nakade(key, k)
+    return sym_diamond(key, k)
+
+
+@njit(cache=True)
+def canonical_key(group, key):
+    """Smallest key among the 8 symmetric variants: the dictionary key of a pattern."""
+    best = key
+    for k in range(1, 8):
+        v = sym_key(group, key, k)
+        if v < best:
+            best = v
+    return best
+
+
+@njit(cache=True)
+def _canonical_many(group, keys, out):
+    for i in range(keys.shape[0]):
+        out[i] = canonical_key(group, keys[i])
+
+
+@njit(cache=True)
+def _variants_many(group, keys, out):
+    """out[i, k] = variant k of keys[i]."""
+    for i in range(keys.shape[0]):
+        for k in range(8):
+            out[i, k] = sym_key(group, keys[i], k)
+
+
+def canonical_keys(group, keys):
+    """Canonical form of an array of raw keys of one group (name or index)."""
+    g = GROUPS.index(group) if isinstance(group, str) else int(group)
+    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    out = np.empty_like(keys)
+    _canonical_many(g, keys, out)
+    return out
+
+
+_CANON_PAT3 = None
+
+
+def canonical_pat3_table():
+    """int64[PAT3_SIZE]: canonical 3x3 index of every raw index (computed once)."""
+    global _CANON_PAT3
+    if _CANON_PAT3 is None:
+        _CANON_PAT3 = canonical_keys(0, np.arange(PAT3_SIZE, dtype=np.int64))
+    return _CANON_PAT3
+
+
+_PLAYABLE = None
+
+
+def _pat3_cells(idx):
+    """Orthogonal codes (4 arrays) and diagonal digits (4 arrays) of raw 3x3 indices."""
+    o = [(idx >> (3 * i)) & 7 for i in range(4)]
+    d = [((idx >> 12) // 3 ** i) % 3 for i in range(4)]
+    return o, d
+
+
+def swap_pat3(idx):
+    """Raw 3x3 index of the same neighbourhood seen by the other player."""
+    idx = np.asarray(idx, dtype=np.int64)
+    o, d = _pat3_cells(idx)
+    out = np.zeros_like(idx)
+    for i, s in enumerate(o):
+        out |= np.where(s >= 5, s - 3, np.where(s >= 2, s + 3, s)) << (3 * i)
+    for i, s in enumerate(d):
+        out += np.where(s == 0, 0, 3 - s) * 3 ** i << 12
+    return out
+
+
+def playable_pat3():
+    """bool[PAT3_SIZE]: raw 3x3 indices where a rollout may play: legal but for ko (an empty
+    orthogonal neighbour, an own chain with two or more liberties or an opponent chain in
+    atari next to the point) and not an own single-point eye (``engine.board.is_eye``: the
+    four neighbours own or off board and fewer than two of opponent diagonals plus one for
+    the edge)."""
+    global _PLAYABLE
+    if _PLAYABLE is None:
+        o, d = _pat3_cells(np.arange(PAT3_SIZE, dtype=np.int64))
+        legal = np.zeros(PAT3_SIZE, dtype=bool)
+        eye_orth = np.ones(PAT3_SIZE, dtype=bool)
+        edge = np.zeros(PAT3_SIZE, dtype=np.int64)
+        for s in o:
+            legal |= (s == 0) | (s == 3) | (s == 4) | (s == 5)
+            eye_orth &= (s >= 1) & (s <= 4)
+            edge |= s == 1
+        bad = sum((s == 2).astype(np.int64) for s in d)
+        eye = eye_orth & (bad + edge < 2)
+        _PLAYABLE = legal & ~eye
+    return _PLAYABLE
+
+
+# ---------------------------------------------------------------------------------------
+# Hash tables: int64[T, 2] rows (key, value), key -1 = empty, T a power of two
+
+@njit(cache=True, inline="always")
+def _hslot(tab, key):
+    """Value stored for key, or -1."""
+    mask = tab.shape[0] - 1
+    i = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
+    while True:
+        k = tab[i, 0]
+        if k == key:
+            return tab[i, 1]
+        if k == -1:
+            return -1
+        i = (i + 1) & mask
+
+
+@njit(cache=True)
+def _hash_fill(tab, keys, vals):
+    mask = tab.shape[0] - 1
+    for j in range(keys.shape[0]):
+        key = keys[j]
+        i = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
+        while tab[i, 0] != -1 and tab[i, 0] != key:
+            i = (i + 1) & mask
+        if tab[i, 0] == -1:
+            tab[i, 0] = key
+            tab[i, 1] = vals[j]
+
+
+def hash_table(keys, vals):
+    """Lookup table key -> value (first value wins for a repeated key), load <= 1/2."""
+    size = 8
+    while size < 2 * len(keys):
+        size *= 2
+    tab = np.full((size, 2), -1, dtype=np.int64)
+    _hash_fill(tab, np.ascontiguousarray(keys, dtype=np.int64),
+               np.ascontiguousarray(vals, dtype=np.int64))
+    return tab
+
+
+# ---------------------------------------------------------------------------------------
+# Feature codes of a point (jitted)
+
+@njit(cache=True)
+def _diamond_code(color, head, libs, x, c, w, n, qs):
+    """36-bit code of the 12 diamond cells around x for player c; qs[j] gets the point of
+    cell j, -1 off the board."""
+    r = x // w
+    return _diamond_code_rc(color, head, libs, r, x - r * w, c, w, n, qs)
+
+
+@njit(cache=True, inline="always")
+def _diamond_code_rc(color, head, libs, r, k, c, w, n, qs):
+    """``_diamond_code`` around the point of padded row r, padded column k."""
+    code = np.int64(0)
+    for j in range(12):
+        rr = r + DIAMOND_DR[j]
+        cc = k + DIAMOND_DC[j]
+        if rr < 1 or rr > n or cc < 1 or cc > n:
+            s = 1
+            qs[j] = -1
+        else:
+            q = rr * w + cc
+            qs[j] = q
+            s = _state(color, head, libs, q, c)
+        code |= np.int64(s) << (3 * j)
+    return code
+
+
+@njit(cache=True)
+def _nakade_shape(color, w, q, cells):
+    """Eye-space shape of the empty point q: (6x6 bitmap | cell of q << 36, border colour)
+    when q's empty region has NAKADE_MIN..NAKADE_MAX points, all bordered by stones of one
+    colour; (-1, 0) otherwise. cells (int64[>= 7]) gets the region's points."""
+    cells[0] = q
+    cnt = 1
+    i = 0
+    border = 0
+    while i < cnt:
+        s = cells[i]
+        i += 1
+        for t in (s - w, s - 1, s + 1, s + w):
+            v = color[t]
+            if v == EMPTY:
+                seen = False
+                for j in range(cnt):
+                    if cells[j] == t:
+                        seen = True
+                        break
+                if not seen:
+                    if cnt == NAKADE_MAX:
+                        return np.int64(-1), 0
+                    cells[cnt] = t
+                    cnt += 1
+            elif v != OFF:
+                border |= v
+    if cnt < NAKADE_MIN or (border != BLACK and border != WHITE):
+        return np.int64(-1), 0
+    rmin = 1 << 30
+    cmin = 1 << 30
+    for j in range(cnt):
+        rmin = min(rmin, cells[j] // w)
+        cmin = min(cmin, cells[j] % w)
+    bitmap = np.int64(0)
+    qpos = np.int64(0)
+    for j in range(cnt):
+        b = (cells[j] // w - rmin) * 6 + cells[j] % w - cmin
+        bitmap |= np.int64(1) << b
+        if cells[j] == q:
+            qpos = b
+    return bitmap | (qpos << NAK_POS_SHIFT), border
+
+
+@njit(cache=True, _nrt=False)
+def _region_size(color, mark, meta, w, q, cells, cap):
+    """Points of q's empty region, counted up to ``cap`` + 1 (the first ones, at most cap,
+    land in cells; the board's ``mark`` stamps the points seen)."""
+    st = _stamp(meta)
+    cells[0] = q
+    mark[q] = st
+    cnt = 1
+    i = 0
+    while i < cnt:
+        s = cells[i]
+        i += 1
+        for t in (s - w, s - 1, s + 1, s + w):
+            if color[t] == EMPTY and mark[t] != st:
+                if cnt == cap:
+                    return cap + 1
+                mark[t] = st
+                cells[cnt] = t
+                cnt += 1
+    return cnt
+
+
+@njit(cache=True)
+def _response_code(color, head, libs, meta, c, qs):
+    """Raw response code around the previous move for player c (diamond cells + liberties of
+    the previous move's chain), -1 when there is no previous stone."""
+    last = meta[M_LAST]
+    if last < 0 or color[last] == EMPTY or color[last] == OFF:
+        return np.int64(-1)
+    code = _diamond_code(color, head, libs, last, c, meta[M_W], meta[M_N], qs)
+    return code | (np.int64(_lib_class(libs[head[last]])) << 36)
+
+
+@njit(cache=True)
+def _candidate_keys(color, head, libs, meta, q, c, rcode, tree, qs, cells, out):
+    """Raw pattern keys of candidate move q for player c into out (int64[4], GROUPS order,
+    -1 = none); ``rcode``: the position's ``_response_code``. The diamond key only with
+    ``tree``."""
+    w = meta[M_W]
+    n = meta[M_N]
+    out[:] = -1
+    out[0] = _pat3_index(color, head, libs, w, q, c)
+    if rcode >= 0:
+        last = meta[M_LAST]
+        dr = q // w - last // w
+        dc = q % w - last % w
+        if abs(dr) + abs(dc) <= 2:
+            out[1] = (rcode & ((np.int64(1) << RESP_POS_SHIFT) - 1)) | (
+                DPOS[(dr + 2) * 5 + dc + 2] << RESP_POS_SHIFT)
+    shape, border = _nakade_shape(color, w, q, cells)
+    if shape >= 0:
+        out[2] = shape | (np.int64(0 if border == c else 1) << NAK_OWNER_SHIFT)
+    if tree:
+        out[3] = _diamond_code(color, head, libs, q, c, w, n, qs)
+
+
+@njit(cache=True)
+def candidate_keys(b, q, c, out):
+    """Raw pattern keys (int64[4], GROUPS order, -1 = none) of candidate move q for player
+    c: what the harvest counts, before canonicalisation."""
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    qs = np.empty(12, dtype=np.int64)
+    cells = np.empty(8, dtype=np.int64)
+    rcode = _response_code(color, head, libs, meta, c, qs)
+    _candidate_keys(color, head, libs, meta, q, c, rcode, True, qs, cells, out)
+
+
+@njit(cache=True)
+def _features(color, nxt, head, libs, mark, meta, q, c, rcode, rrow, pat3_fi, resp_fi,
+              nak_tab, dia_tab, has_nak, tree, qs, cells, out):
+    """Active feature (weight) indices of candidate q for player c into out; returns their
+    count. ``rcode`` / ``rrow``: the position's response code and its row in resp_fi (-1
+    none), from ``_response_code``."""
+    if q == PASS:
+        out[0] = F_PASS
+        return 1
+    w = meta[M_W]
+    n = meta[M_N]
+    nf = 0
+    idx = _pat3_index(color, head, libs, w, q, c)
+    fi = pat3_fi[idx]
+    if fi >= 0:
+        out[nf] = fi
+        nf += 1
+    atari = _has_orth(idx, 2)
+    la = 0
+    if atari or tree:
+        la = _libs_after(color, nxt, head, libs, mark, meta, q, c, 3)
+    if atari and la >= 2:
+        out[nf] = F_SAVE
+        nf += 1
+    if has_nak:
+        shape, border = _nakade_shape(color, w, q, cells)
+        if shape >= 0:
+            fi = _hslot(nak_tab, shape | (np.int64(0 if border == c else 1) << NAK_OWNER_SHIFT))
+            if fi >= 0:
+                out[nf] = fi
+                nf += 1
+    last = meta[M_LAST]
+    if last >= 0:
+        dr = q // w - last // w
+        dc = q % w - last % w
+        d = abs(dr) + abs(dc)
+        if d <= 2 and rcode >= 0:
+            j = DPOS[(dr + 2) * 5 + dc + 2]
+            s = NBR_SLOT[j]
+            if s >= 0:
+                out[nf] = F_NEIGHBOUR + s
+                nf += 1
+            if rrow >= 0:
+                fi = resp_fi[rrow, j]
+                if fi >= 0:
+                    out[nf] = F_RESPONSE
+                    out[nf + 1] = fi
+                    nf += 2
+        if tree:
+            out[nf] = F_DIST + min(d, DIST_CAP) - 1
+            nf += 1
+    if tree:
+        if la == 1:
+            out[nf] = F_SELF_ATARI
+            nf += 1
+        last2 = meta[M_LAST2]
+        if last2 >= 0:
+            d2 = abs(q // w - last2 // w) + abs(q % w - last2 % w)
+            out[nf] = F_DIST + DIST_CAP + min(d2, DIST_CAP) - 1
+            nf += 1
+        fi = _hslot(dia_tab, _diamond_code(color, head, libs, q, c, w, n, qs))
+        if fi >= 0:
+            out[nf] = fi
+            nf += 1
+    return nf
+
+
+@njit(cache=True)
+def move_features(b, q, c, m, tree, out):
+    """Active weight indices of move q (padded point or PASS) for player c into out
+    (int32/int64[>= MAX_FEATURES]); returns their count. ``tree`` adds the tree features."""
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    qs = np.empty(12, dtype=np.int64)
+    cells = np.empty(8, dtype=np.int64)
+    rcode = _response_code(color, head, libs, meta, c, qs)
+    rrow = _hslot(resp_tab, rcode) if rcode >= 0 else -1
+    return _features(color, nxt, head, libs, mark, meta, q, c, rcode, rrow, pat3_fi, resp_fi,
+                     nak_tab, dia_tab, flags[1] != 0, tree and flags[0] != 0, qs, cells, out)
+
+
+@njit(cache=True)
+def position_features(b, c, m, tree, acts, fptr, feats):
+    """Candidates of a position for player c: every legal point (simple ko) then pass.
+    acts[j] = action (row * N + col, N*N = pass), features of candidate j at
+    feats[fptr[j]:fptr[j+1]] (fptr[0] must be set by the caller). Returns the candidate
+    count. The training and the jitted policies share this code."""
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    n = meta[M_N]
+    w = meta[M_W]
+    tr = tree and flags[0] != 0
+    qs = np.empty(12, dtype=np.int64)
+    cells = np.empty(8, dtype=np.int64)
+    rcode = _response_code(color, head, libs, meta, c, qs)
+    rrow = _hslot(resp_tab, rcode) if rcode >= 0 else -1
+    tmp = np.empty(MAX_FEATURES, dtype=np.int64)
+    k = 0
+    for r in range(n):
+        for cc in range(n):
+            p = (r + 1) * w + cc + 1
+            if color[p] != EMPTY or not is_legal(b, p, c):
+                continue
+            nf = _features(color, nxt, head, libs, mark, meta, p, c, rcode, rrow, pat3_fi,
+                           resp_fi, nak_tab, dia_tab, flags[1] != 0, tr, qs, cells, tmp)
+            acts[k] = r * n + cc
+            f0 = fptr[k]
+            for i in range(nf):
+                feats[f0 + i] = tmp[i]
+            fptr[k + 1] = f0 + nf
+            k += 1
+    acts[k] = n * n
+    feats[fptr[k]] = F_PASS
+    fptr[k + 1] = fptr[k] + 1
+    return k + 1
+
+
+@njit(cache=True)
+def _policy(b, m, tree, out):
+    """Softmax of the model over legal moves and pass into out[N*N+1]; illegal points 0."""
+    n = b[8][M_N]
+    if out.shape[0] != n * n + 1:
+        raise ValueError("policy output must have N*N+1 entries")
+    weights = m[7]
+    acts = np.empty(n * n + 1, dtype=np.int64)
+    fptr = np.empty(n * n + 2, dtype=np.int64)
+    feats = np.empty((n * n + 1) * MAX_FEATURES, dtype=np.int64)
+    fptr[0] = 0
+    k = position_features(b, b[8][M_TOMOVE], m, tree, acts, fptr, feats)
+    logit = np.empty(k)
+    mx = -np.inf
+    for j in range(k):
+        s = 0.0
+        for i in range(fptr[j], fptr[j + 1]):
+            s += weights[feats[i]]
+        logit[j] = s
+        mx = max(mx, s)
+    z = 0.0
+    for j in range(k):
+        logit[j] = np.exp(logit[j] - mx)
+        z += logit[j]
+    out[:] = 0.0
+    for j in range(k):
+        out[acts[j]] = logit[j] / z
+
+
+@njit(cache=True)
+def rollout_probs(b, m, out):
+    """The rollout policy's softmax for the side to move (float[N*N+1], legal points and
+    pass, illegal points 0), from model arrays m; tree-only features left out."""
+    _policy(b, m, False, out)
+
+
+@njit(cache=True)
+def tree_priors(b, m, out):
+    """The tree policy's softmax for the side to move (float32[N*N+1]): the priors of a new
+    tree node. Uses the tree features when the model has them."""
+    _policy(b, m, True, out)
+
+
+# ---------------------------------------------------------------------------------------
+# Rollouts: incremental per-point weights
+
+@njit(cache=True, _nrt=False, inline="always")
+def _base_pair(color, nxt, head, libs, mark, meta, w, q, pat3_e, wexp):
+    """Rollout weights of the 3x3 and save-atari features of point q for black and white
+    (exp domain, 0 where rollouts never play); the nakade factor is kept apart."""
+    if color[q] != EMPTY:
+        return 0.0, 0.0
+    ib = _pat3_index(color, head, libs, w, q, BLACK)
+    eb = np.float64(pat3_e[ib, 0])
+    ew = np.float64(pat3_e[ib, 1])
+    if eb > 0.0 and _has_orth(ib, 2):
+        if _libs_after(color, nxt, head, libs, mark, meta, q, BLACK, 2) >= 2:
+            eb *= wexp[F_SAVE]
+    if ew > 0.0 and _has_orth(ib, 5):
+        if _libs_after(color, nxt, head, libs, mark, meta, q, WHITE, 2) >= 2:
+            ew *= wexp[F_SAVE]
+    return eb, ew
+
+
+@njit(cache=True, _nrt=False)
+def _nakade_pair(color, head, libs, w, q, nak_tab, wexp, cells):
+    """Nakade factors of point q for black and white, each point on its own (a flood of its
+    region): the from-scratch computation."""
+    eb = 1.0
+    ew = 1.0
+    if color[q] != EMPTY or not _nakade_maybe(_pat3_index(color, head, libs, w, q, BLACK)):
+        return eb, ew
+    shape, border = _nakade_shape(color, w, q, cells)
+    if shape >= 0:
+        own = np.int64(0)
+        opp = np.int64(1) << NAK_OWNER_SHIFT
+        fb = _hslot(nak_tab, shape | (own if border == BLACK else opp))
+        if fb >= 0:
+            eb = wexp[fb]
+        fw = _hslot(nak_tab, shape | (own if border == WHITE else opp))
+        if fw >= 0:
+            ew = wexp[fw]
+    return eb, ew
+
+
+@njit(cache=True, _nrt=False)
+def _nakade_region(color, w, cells, cnt, nak_tab, wexp, nakm, prow, pcol):
+    """Nakade factors (nakm[0 / 1, p], black / white) of every point of one empty region,
+    listed in cells[:cnt] (cnt <= NAKADE_MAX): one region, one shape, one border."""
+    border = 0
+    for i in range(cnt):
+        s = cells[i]
+        for t in (s - w, s - 1, s + 1, s + w):
+            v = color[t]
+            if v == BLACK or v == WHITE:
+                border |= v
+    if cnt < NAKADE_MIN or (border != BLACK and border != WHITE):
+        for i in range(cnt):
+            nakm[0, cells[i]] = 1.0
+            nakm[1, cells[i]] = 1.0
+        return
+    rmin = 1 << 30
+    cmin = 1 << 30
+    for j in range(cnt):
+        rmin = min(rmin, prow[cells[j]])
+        cmin = min(cmin, pcol[cells[j]])
+    bitmap = np.int64(0)
+    for j in range(cnt):
+        bitmap |= np.int64(1) << ((prow[cells[j]] - rmin) * 6 + pcol[cells[j]] - cmin)
+    own = np.int64(0)
+    opp = np.int64(1) << NAK_OWNER_SHIFT
+    for j in range(cnt):
+        key = bitmap | (np.int64((prow[cells[j]] - rmin) * 6 + pcol[cells[j]] - cmin)
+                        << NAK_POS_SHIFT)
+        fb = _hslot(nak_tab, key | (own if border == BLACK else opp))
+        fw = _hslot(nak_tab, key | (own if border == WHITE else opp))
+        nakm[0, cells[j]] = wexp[fb] if fb >= 0 else 1.0
+        nakm[1, cells[j]] = wexp[fw] if fw >= 0 else 1.0
+
+
+@njit(cache=True, inline="always")
+def _add(color, rmark, st, rlist, nr, q):
+    """Put q on this move's recompute list once; returns the new list length."""
+    if color[q] != OFF and rmark[q] != st:
+        rmark[q] = st
+        rlist[nr] = q
+        return nr + 1
+    return nr
+
+
+@njit(cache=True, _nrt=False)
+def _add_libs(color, nxt, rmark, st, rlist, nr, w, h):
+    """Put the liberties of the chain headed by h on the recompute list."""
+    s = h
+    while True:
+        for t in (s - w, s - 1, s + 1, s + w):
+            if color[t] == EMPTY:
+                nr = _add(color, rmark, st, rlist, nr, t)
+        s = nxt[s]
+        if s == h:
+            break
+    return nr
+
+
+@njit(cache=True, _nrt=False)
+def _rows_exact(n, w, wts, rows):
+    for r in range(n):
+        base = (r + 1) * w + 1
+        s0 = 0.0
+        s1 = 0.0
+        for k in range(n):
+            s0 += wts[0, base + k]
+            s1 += wts[1, base + k]
+        rows[0, r] = s0
+        rows[1, r] = s1
+
+
+@njit(cache=True, _nrt=False)
+def _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, has_nak, cells,
+             wts, rows, nakm):
+    """Weights of every point from scratch (nakade point by point), exact row sums."""
+    n = meta[M_N]
+    w = meta[M_W]
+    for i in range(wts.shape[1]):
+        wts[0, i] = 0.0
+        wts[1, i] = 0.0
+        nakm[0, i] = 1.0
+        nakm[1, i] = 1.0
+    for i in range(meta[M_NEMPTY]):
+        q = empt[i]
+        eb, ew = _base_pair(color, nxt, head, libs, mark, meta, w, q, pat3_e, wexp)
+        if has_nak:
+            fb, fw = _nakade_pair(color, head, libs, w, q, nak_tab, wexp, cells)
+            nakm[0, q] = fb
+            nakm[1, q] = fw
+            eb *= fb
+            ew *= fw
+        wts[0, q] = eb
+        wts[1, q] = ew
+    _rows_exact(n, w, wts, rows)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _overlay(color, head, libs, meta, c, resp_tab, resp_e, wts, rows, qs, ovw, rsave, prow,
+             pcol, doff):
+    """Multiply the previous-move features (neighbour, response) onto the weights of c for
+    the draw. Saves the touched rows (rsave) and the old weights of the diamond points
+    qs[:12] (ovw); returns (points saved, first saved row, last saved row), rows are board
+    rows 0..N-1. Branch-free over the 12 points: an off-board cell stands for point 0, a
+    frame corner whose weight is always 0."""
+    n = meta[M_N]
+    w = meta[M_W]
+    ci = c - 1
+    last = meta[M_LAST]
+    if last < 0 or color[last] == EMPTY:
+        return 0, 0, -1
+    rl = prow[last]
+    cl = pcol[last]
+    if 2 <= rl < n - 2 and 2 <= cl < n - 2:
+        # the whole diamond is on the board: no bounds to check
+        rcode = np.int64(0)
+        for j in range(12):
+            q = last + doff[j]
+            qs[j] = q
+            rcode |= ORTH_T[ci, _okey(color, head, libs, q)] << (3 * j)
+    else:
+        rcode = _diamond_code_rc(color, head, libs, rl + 1, cl + 1, c, w, n, qs)
+        for j in range(12):
+            qs[j] = max(qs[j], 0)
+    rrow = _hslot(resp_tab, rcode | (np.int64(_lib_class(libs[head[last]])) << 36))
+    if rrow < 0:
+        rrow = resp_e.shape[0] - 1
+    ra = max(rl - 2, 0)
+    rb = min(rl + 2, n - 1)
+    for r in range(ra, rb + 1):
+        rsave[r - ra] = rows[ci, r]
+    for j in range(12):
+        q = qs[j]
+        old = wts[ci, q]
+        nw = old * resp_e[rrow, j]
+        wts[ci, q] = nw
+        rows[ci, min(max(rl + DIAMOND_DR[j], 0), n - 1)] += nw - old
+        ovw[j] = old
+    return 12, ra, rb
+
+
+@njit(cache=True, _nrt=False)
+def _draw(n, w, ci, wts, rows, rng):
+    """A point drawn with probability proportional to wts[ci], or PASS when all are 0."""
+    while True:
+        total = 0.0
+        for r in range(n):
+            if rows[ci, r] > 0.0:
+                total += rows[ci, r]
+        if total <= 0.0:
+            return PASS
+        x = rand_float(rng) * total
+        r = 0
+        while r < n - 1:
+            v = rows[ci, r]
+            if v > 0.0:
+                if x < v:
+                    break
+                x -= v
+            r += 1
+        base = (r + 1) * w + 1
+        p = -1
+        for k in range(n):
+            wk = wts[ci, base + k]
+            if wk > 0.0:
+                p = base + k
+                if x < wk:
+                    break
+                x -= wk
+        if p >= 0:
+            return p
+        # only rounding residue was left in this row: make it exact and draw again
+        s = 0.0
+        for k in range(n):
+            s += wts[ci, base + k]
+        rows[ci, r] = s
+
+
+@njit(cache=True, _nrt=False)
+def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e, resp_tab,
+              resp_e, nak_tab, wexp, has_nak, wts, rows, rmark, stamp, caps, chk, ovw,
+              rsave, qs, rcells, rlist, prow, pcol, nakm, nmark, doff, limit):
+    """Draw and play rollout moves, keeping the weights exact, until two passes in a row or
+    ``limit`` moves (one call per rollout: a call per move would copy the ~30 arrays each
+    time). Returns the last move (PASS when the rollout had no move). The arrays are the
+    board's, the model's and the ``rollout_scratch`` ones."""
+    n = meta[M_N]
+    w = meta[M_W]
+    p = PASS
+    moves = 0
+    while meta[M_PASSES] < 2 and moves < limit:
+        moves += 1
+        if (moves & 63) == 0:
+            _rows_exact(n, w, wts, rows)  # no drift from the incremental row sums
+        c = meta[M_TOMOVE]
+        ci = c - 1
+        nov, ra, rb = _overlay(color, head, libs, meta, c, resp_tab, resp_e, wts, rows, qs, ovw,
+                               rsave, prow, pcol, doff)
+        ko = meta[M_KO]
+        kold = 0.0
+        krow = 0.0
+        kr = 0
+        kact = ko >= 0 and meta[M_KO_COLOR] == c and wts[ci, ko] > 0.0
+        if kact:
+            kold = wts[ci, ko]
+            kr = prow[ko]
+            krow = rows[ci, kr]
+            rows[ci, kr] = krow - kold
+            wts[ci, ko] = 0.0
+        p = _draw(n, w, ci, wts, rows, rng)
+        if kact:
+            wts[ci, ko] = kold
+            rows[ci, kr] = krow
+        for i in range(nov - 1, -1, -1):
+            wts[ci, qs[i]] = ovw[i]
+        for r in range(ra, rb + 1):
+            rows[ci, r] = rsave[r - ra]
+        if p == PASS:
+            _pass(meta, c)
+            continue
+
+        opp = 3 - c
+        st = stamp[0] + 1
+        stamp[0] = st
+        # before the move: stones it captures, chains whose liberty class it may change
+        ncap = 0
+        nchk = 0
+        minown = 1 << 30
+        h0 = -1
+        h1 = -1
+        h2 = -1
+        for q in (p - w, p - 1, p + 1, p + w):
+            v = color[q]
+            if v == opp:
+                h = head[q]
+                lq = libs[h]
+                if lq == 1:
+                    if h == h0 or h == h1 or h == h2:
+                        continue
+                    if h0 == -1:
+                        h0 = h
+                    elif h1 == -1:
+                        h1 = h
+                    else:
+                        h2 = h
+                    s = h
+                    while True:
+                        caps[ncap] = s
+                        ncap += 1
+                        for t in (s - w, s - 1, s + 1, s + w):
+                            if color[t] == c and libs[head[t]] <= 2:
+                                chk[nchk] = t
+                                nchk += 1
+                        s = nxt[s]
+                        if s == h:
+                            break
+                elif lq <= 3:
+                    chk[nchk] = q
+                    nchk += 1
+            elif v == c:
+                minown = min(minown, libs[head[q]])
+        _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
+        # the points whose features may have changed
+        nr = _add(color, rmark, st, rlist, 0, p)
+        for q in (p - w - 1, p - w, p - w + 1, p - 1, p + 1, p + w - 1, p + w, p + w + 1):
+            nr = _add(color, rmark, st, rlist, nr, q)
+        for i in range(ncap):
+            s = caps[i]
+            for q in (s - w - 1, s - w, s - w + 1, s - 1, s, s + 1, s + w - 1, s + w, s + w + 1):
+                nr = _add(color, rmark, st, rlist, nr, q)
+        for i in range(nchk):
+            t = chk[i]
+            if color[t] != EMPTY:
+                nr = _add_libs(color, nxt, rmark, st, rlist, nr, w, head[t])
+        hp = head[p]
+        if libs[hp] <= 2 or minown <= 2:
+            nr = _add_libs(color, nxt, rmark, st, rlist, nr, w, hp)
+        if has_nak:
+            # nakade factors change only in the regions the move touched: each captured
+            # chain is an empty region now; the regions next to the move shrank or lost
+            # their one-colour border
+            for i in range(ncap):
+                nakm[0, caps[i]] = 1.0
+                nakm[1, caps[i]] = 1.0
+            for i in range(ncap):
+                s = caps[i]
+                if nmark[s] == st:
+                    continue
+                k = _region_size(color, mark, meta, w, s, rcells, NAKADE_MAX)
+                for j in range(min(k, NAKADE_MAX)):
+                    nmark[rcells[j]] = st
+                if k <= NAKADE_MAX:
+                    _nakade_region(color, w, rcells, k, nak_tab, wexp, nakm, prow, pcol)
+            for e in (p - w, p - 1, p + 1, p + w):
+                if color[e] != EMPTY or nmark[e] == st:
+                    continue
+                if _box_conn_at(color, w, e) >= 7:
+                    continue
+                k = _region_size(color, mark, meta, w, e, rcells, NAKADE_MAX)
+                for j in range(min(k, NAKADE_MAX)):
+                    nmark[rcells[j]] = st
+                if k <= NAKADE_MAX:
+                    for j in range(k):
+                        nr = _add(color, rmark, st, rlist, nr, rcells[j])
+                    _nakade_region(color, w, rcells, k, nak_tab, wexp, nakm, prow, pcol)
+        for i in range(nr):
+            q = rlist[i]
+            eb, ew = _base_pair(color, nxt, head, libs, mark, meta, w, q, pat3_e, wexp)
+            if has_nak:
+                eb *= nakm[0, q]
+                ew *= nakm[1, q]
+            r = prow[q]
+            rows[0, r] += eb - wts[0, q]
+            rows[1, r] += ew - wts[1, q]
+            wts[0, q] = eb
+            wts[1, q] = ew
+    return p
+
+
+def rollout_scratch(n):
+    """Per-thread working arrays of the rollouts on an n x n board."""
+    ww = (n + 2) * (n + 2)
+    return (np.zeros((2, ww), dtype=np.float64),  # weights per colour (black, white) and point
+            np.zeros((2, n), dtype=np.float64),  # their row sums, board rows 0..N-1
+            np.zeros(ww, dtype=np.int64),  # stamp of the move that last recomputed a point
+            np.zeros(1, dtype=np.int64),  # current stamp
+            np.zeros(ww, dtype=np.int64),  # stones captured by the move
+            np.zeros(4 * ww + 8, dtype=np.int64),  # stones whose chain's liberties to recompute
+            np.zeros(16, dtype=np.float64),  # weights of the previous move's diamond points
+            np.zeros(8, dtype=np.float64),  # row sums saved around the previous move
+            np.zeros(12, dtype=np.int64),  # diamond points around the previous move
+            np.zeros(8, dtype=np.int64),  # eye-space points of a nakade feature
+            np.zeros(8, dtype=np.int64),  # points of an empty region next to the move
+            np.zeros(ww, dtype=np.int64),  # points to recompute after a move
+            np.arange(ww, dtype=np.int64) // (n + 2) - 1,  # board row of each point
+            np.arange(ww, dtype=np.int64) % (n + 2) - 1,  # board column of each point
+            np.ones((2, ww), dtype=np.float64),  # nakade factor per colour and point
+            np.zeros(ww, dtype=np.int64),  # stamp of the move that last redid a point's region
+            DIAMOND_DR * (n + 2) + DIAMOND_DC)  # offset of each diamond cell
+
+
+@njit(cache=True)
+def rollout_init(b, m, scr):
+    """Fill the scratch weights for board b from scratch."""
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    (wts, rows, rmark, stamp, caps, chk, ovw, rsave, qs, cells, rcells, rlist, prow, pcol,
+     nakm, nmark, doff) = scr
+    _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, flags[1] != 0,
+             cells, wts, rows, nakm)
+
+
+@njit(cache=True)
+def rollout_step(b, rng, m, scr):
+    """One rollout move on b (weights in scr must be current: ``rollout_init``). Returns
+    the move played (PASS when the rollout had no move, or the game had ended)."""
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    (wts, rows, rmark, stamp, caps, chk, ovw, rsave, qs, cells, rcells, rlist, prow, pcol,
+     nakm, nmark, doff) = scr
+    return _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e,
+                     resp_tab, resp_e, nak_tab, wexp, flags[1] != 0, wts, rows, rmark, stamp,
+                     caps, chk, ovw, rsave, qs, rcells, rlist, prow, pcol, nakm, nmark,
+                     doff, 1)
+
+
+@njit(cache=True)
+def rollout_base_weights(b, m, out):
+    """From scratch, for tests: out[0 / 1, p] = move-local rollout weight of point p for
+    black / white (what the incremental rollout state holds)."""
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    n = meta[M_N]
+    rows = np.zeros((2, n))
+    cells = np.empty(16, dtype=np.int64)
+    nakm = np.ones_like(out)
+    _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, flags[1] != 0,
+             cells, out, rows, nakm)
+
+
+@njit(cache=True)
+def rollout_move_weights(b, m, out):
+    """From scratch: the weight of every action (float64[N*N+1]; pass 0) in the next
+    rollout draw for the side to move, previous-move features and ko included."""
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    n = meta[M_N]
+    w = meta[M_W]
+    c = meta[M_TOMOVE]
+    scr_w = np.zeros((2, color.shape[0]))
+    rows = np.zeros((2, n))
+    cells = np.empty(16, dtype=np.int64)
+    _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, flags[1] != 0,
+             cells, scr_w, rows, np.ones_like(scr_w))
+    qs = np.empty(12, dtype=np.int64)
+    ovw = np.empty(16)
+    rsave = np.empty(8)
+    prow = np.arange(w * w) // w - 1
+    pcol = np.arange(w * w) % w - 1
+    doff = DIAMOND_DR * w + DIAMOND_DC
+    _overlay(color, head, libs, meta, c, resp_tab, resp_e, scr_w, rows, qs, ovw, rsave, prow,
+             pcol, doff)
+    ko = meta[M_KO]
+    if ko >= 0 and meta[M_KO_COLOR] == c:
+        scr_w[c - 1, ko] = 0.0
+    out[:] = 0.0
+    for r in range(n):
+        for k in range(n):
+            out[r * n + k] = scr_w[c - 1, (r + 1) * w + k + 1]
+
+
+@njit(cache=True)
+def _policy_playout(b, rng, komi, m, scr):
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    (wts, rows, rmark, stamp, caps, chk, ovw, rsave, qs, cells, rcells, rlist, prow, pcol,
+     nakm, nmark, doff) = scr
+    has_nak = flags[1] != 0
+    if meta[M_PASSES] >= 2:
+        # a finished game is played on, so that its dead stones get captured
+        meta[M_PASSES] = 0
+    n = meta[M_N]
+    _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, has_nak, cells,
+             wts, rows, nakm)
+    _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e, resp_tab,
+              resp_e, nak_tab, wexp, has_nak, wts, rows, rmark, stamp, caps, chk, ovw,
+              rsave, qs, rcells, rlist, prow, pcol, nakm, nmark, doff, 3 * n * n)
+    return playout_score(b, komi)
+
+
+@njit(cache=True)
+def policy_playout(b, rng, komi, m, scr):
+    """Play b (mutated) to the end with the rollout policy from its side to move; returns
+    the Tromp-Taylor score, black minus white minus komi. scr: ``rollout_scratch(N)``."""
+    return _policy_playout(b, rng, komi, m, scr)
+
+
+@njit(cache=True, nogil=True)
+def policy_rollout_batch(boards, lo, hi, expand, terminal, priors, rollout, score, rng, komi,
+                         m, mt, want_priors, scratch, scr, want_owner, owner_tmp, owner_sum):
+    """Rows lo..hi-1 of a leaf batch: tree priors from model arrays mt for rows to expand
+    (with ``want_priors``), one policy rollout (model arrays m) per non-terminal row from a
+    copy of its position.
+    ``rollout`` gets the result for the side to move at the leaf, ``score`` the final score
+    (black's view). Releases the GIL: disjoint row ranges may run in parallel threads."""
+    for i in range(lo, hi):
+        b = batch_board(boards, i)
+        c = b[8][M_TOMOVE]
+        if want_priors and expand[i]:
+            _policy(b, mt, True, priors[i])
+        if terminal[i]:
+            continue
+        copy_into(scratch, b)
+        s = _policy_playout(scratch, rng, komi, m, scr)
+        score[i] = s
+        rollout[i] = value_for(c, s)
+        if want_owner:
+            area_owner(scratch, owner_tmp)
+            for a in range(owner_tmp.shape[0]):
+                owner_sum[a] += owner_tmp[a]
+
+
+# ---------------------------------------------------------------------------------------
+# Replaying game records for training (jitted; nets.rollout_train drives them)
+
+@njit(cache=True)
+def replay_setup(b, spts, scol, s0, s1):
+    """Place setup stones s0..s1-1; False when one is off the board, on a stone, without
+    liberties or capturing."""
+    color = b[0]
+    for i in range(s0, s1):
+        p = spts[i]
+        if p < 0 or p >= color.shape[0] or color[p] != EMPTY or not is_legal(b, p, scol[i]):
+            return False
+        if play(b, p, scol[i]) > 0:
+            return False
+    m = b[8]
+    m[M_KO] = -1
+    m[M_LAST] = -2
+    m[M_LAST2] = -2
+    m[M_PASSES] = 0
+    m[M_MOVES] = 0
+    return True
+
+
+@njit(cache=True)
+def harvest_chunk(n, offsets, moves, colors, soff, spts, scol, g0, g1, tree, canon3,
+                   pat3_counts, resp_out, nak_out, dia_out, stats):
+    """Count the 3x3 patterns of every candidate of games g0..g1-1 into pat3_counts (by
+    canonical index) and list the other canonical keys; stats gets positions, dropped games.
+    Returns (response keys, nakade keys, diamond keys) listed."""
+    nr = 0
+    nk = 0
+    nd = 0
+    keys = np.empty(4, dtype=np.int64)
+    qs = np.empty(12, dtype=np.int64)
+    cells = np.empty(8, dtype=np.int64)
+    w = n + 2
+    for g in range(g0, g1):
+        b = new_board(n)
+        if not replay_setup(b, spts, scol, soff[g], soff[g + 1]):
+            stats[1] += 1
+            continue
+        color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+        for i in range(offsets[g], offsets[g + 1]):
+            c = colors[i]
+            p = moves[i]
+            meta[M_TOMOVE] = c
+            if p != PASS and (color[p] != EMPTY or not is_legal(b, p, c)):
+                stats[1] += 1
+                break
+            stats[0] += 1
+            rcode = _response_code(color, head, libs, meta, c, qs)
+            for r in range(n):
+                for k in range(n):
+                    q = (r + 1) * w + k + 1
+                    if color[q] != EMPTY or not is_legal(b, q, c):
+                        continue
+                    _candidate_keys(color, head, libs, meta, q, c, rcode, tree, qs, cells, keys)
+                    pat3_counts[canon3[keys[0]]] += 1
+                    if keys[1] >= 0:
+                        resp_out[nr] = canonical_key(1, keys[1])
+                        nr += 1
+                    if keys[2] >= 0:
+                        nak_out[nk] = canonical_key(2, keys[2])
+                        nk += 1
+                    if keys[3] >= 0:
+                        dia_out[nd] = canonical_key(3, keys[3])
+                        nd += 1
+            play(b, p, c)
+    return nr, nk, nd
+
+
+@njit(cache=True)
+def extract_chunk(n, offsets, moves, colors, soff, spts, scol, g0, g1, m, tree, pos_cptr,
+                   labels, acts, fptr, feats, stats):
+    """Candidates and features of every position of games g0..g1-1 (CSR: candidates of
+    position i at pos_cptr[i]:pos_cptr[i+1], features of candidate j at fptr[j]:fptr[j+1]);
+    labels[i] = index of the played move among the position's candidates. Returns the
+    number of positions; stats gets dropped games."""
+    npos = 0
+    pos_cptr[0] = 0
+    fptr[0] = 0
+    w = n + 2
+    for g in range(g0, g1):
+        b = new_board(n)
+        if not replay_setup(b, spts, scol, soff[g], soff[g + 1]):
+            stats[1] += 1
+            continue
+        color = b[0]
+        for i in range(offsets[g], offsets[g + 1]):
+            c = colors[i]
+            p = moves[i]
+            b[8][M_TOMOVE] = c
+            if p != PASS and (color[p] != EMPTY or not is_legal(b, p, c)):
+                stats[1] += 1
+                break
+            c0 = pos_cptr[npos]
+            k = position_features(b, c, m, tree, acts[c0:], fptr[c0:], feats)
+            a = n * n if p == PASS else (p // w - 1) * n + (p % w - 1)
+            lab = -1
+            for j in range(k):
+                if acts[c0 + j] == a:
+                    lab = j
+                    break
+            labels[npos] = lab
+            pos_cptr[npos + 1] = c0 + k
+            npos += 1
+            play(b, p, c)
+    return npos
+
+
+# ---------------------------------------------------------------------------------------
+# The model: dictionaries and weights (Python side)
+
+class RolloutModel:
+    """Pattern dictionaries and weights of a rollout or tree policy.
+
+    ``keys[g]``: sorted canonical keys of pattern group g (``GROUPS``); ``weights[g]``: one
+    float32 weight per key; ``fixed``: float32[N_FIXED] weights of the fixed features;
+    ``tree``: the tree features were trained (a rollout policy has none); ``info``: free
+    JSON-able facts about training. The weight vector is ``fixed`` followed by the groups in
+    ``GROUPS`` order (``offsets``)."""
+
+    def __init__(self, keys, weights=None, fixed=None, tree=False, info=None):
+        self.tree = bool(tree)
+        self.keys = {}
+        self.weights = {}
+        for g in GROUPS:
+            k = np.ascontiguousarray(keys.get(g, np.zeros(0, np.int64)), dtype=np.int64)
+            if k.ndim != 1:
+                raise RolloutModelError(f"{g} keys must be one-dimensional")
+            if len(k) and (np.any(np.diff(k) <= 0) or k[0] < 0 or k[-1] >= KEY_LIMITS[g]):
+                raise RolloutModelError(f"{g} keys must be sorted, distinct and in range")
+            if not self.tree and g in TREE_GROUPS and len(k):
+                raise RolloutModelError(f"a rollout policy has no {g} patterns")
+            wg = np.zeros(len(k), np.float32) if weights is None or g not in weights else \
+                np.ascontiguousarray(weights[g], dtype=np.float32)
+            if wg.shape != k.shape:
+                raise RolloutModelError(f"{g}: {len(k)} keys but {wg.shape} weights")
+            self.keys[g] = k
+            self.weights[g] = wg
+        self.fixed = (np.zeros(N_FIXED, np.float32) if fixed is None
+                      else np.ascontiguousarray(fixed, dtype=np.float32))
+        if self.fixed.shape != (N_FIXED,):
+            raise RolloutModelError(f"fixed weights must have shape ({N_FIXED},)")
+        self.info = dict(info or {})
+        self.offsets = {}
+        off = N_FIXED
+        for g in GROUPS:
+            self.offsets[g] = off
+            off += len(self.keys[g])
+        self.n_weights = off
+        vec = self.weight_vector()
+        if not np.all(np.isfinite(vec)) or np.any(np.abs(vec) > 50):
+            raise RolloutModelError("weights must be finite and within +-50")
+        self._arrays = None
+
+    def weight_vector(self):
+        """float64[F]: fixed weights, then each group's in GROUPS order."""
+        return np.concatenate([self.fixed] + [self.weights[g] for g in GROUPS]).astype(np.float64)
+
+    def with_weights(self, vec, info=None):
+        """The same dictionaries with the weight vector ``vec``."""
+        vec = np.asarray(vec, dtype=np.float64)
+        if vec.shape != (self.n_weights,):
+            raise RolloutModelError(f"weight vector must have {self.n_weights} entries")
+        ws = {g: vec[self.offsets[g]:self.offsets[g] + len(self.keys[g])] for g in GROUPS}
+        return RolloutModel(self.keys, ws, vec[:N_FIXED], self.tree,
+                            self.info if info is None else info)
+
+    def sizes(self):
+        """Dictionary sizes by group."""
+        return {g: int(len(self.keys[g])) for g in GROUPS}
+
+    def describe(self):
+        kind = "tree policy" if self.tree else "rollout policy"
+        parts = ", ".join(f"{g} {len(self.keys[g])}" for g in GROUPS
+                          if self.tree or g not in TREE_GROUPS)
+        return f"{kind}: {self.n_weights} weights ({parts})"
+
+    @property
+    def arrays(self):
+        """The model arrays for the jitted functions (``MODEL_FIELDS``), built once."""
+        if self._arrays is None:
+            self._arrays = _build_arrays(self)
+        return self._arrays
+
+
+def _group_variants(g, keys):
+    """All 8 symmetric variants of each key: int64[len, 8]."""
+    out = np.empty((len(keys), 8), dtype=np.int64)
+    _variants_many(GROUPS.index(g), np.ascontiguousarray(keys, dtype=np.int64), out)
+    return out
+
+
+def _build_arrays(model):
+    vec = model.weight_vector()
+    wexp = np.exp(vec)
+    # 3x3: direct tables over raw indices
+    pat3_fi = np.full(PAT3_SIZE, -1, dtype=np.int32)
+    k3 = model.keys["pat3"]
+    idx = model.offsets["pat3"] + np.arange(len(k3), dtype=np.int64)
+    var = _group_variants("pat3", k3)
+    for k in range(8):
+        pat3_fi[var[:, k]] = idx
+    e = np.where(pat3_fi >= 0, wexp[np.maximum(pat3_fi, 0)], 1.0) * playable_pat3()
+    # both players' weights side by side, indexed by black's view: one memory access per point
+    pat3_e = np.stack([e, e[swap_pat3(np.arange(PAT3_SIZE))]], axis=1).astype(np.float32)
+    # response: rows of 12 positions per raw diamond code
+    kr = model.keys["response"]
+    var = _group_variants("response", kr).ravel()
+    fis = np.repeat(model.offsets["response"] + np.arange(len(kr), dtype=np.int64), 8)
+    codes = var & ((1 << RESP_POS_SHIFT) - 1)
+    pos = var >> RESP_POS_SHIFT
+    ucodes, inv = np.unique(codes, return_inverse=True)
+    resp_fi = np.full((len(ucodes), 12), -1, dtype=np.int32)
+    resp_fi[inv, pos] = fis
+    resp_tab = hash_table(ucodes, np.arange(len(ucodes)))
+    nbr = np.array([wexp[F_NEIGHBOUR + k] if k >= 0 else 1.0 for k in NBR_SLOT])
+    resp_e = np.tile(nbr, (len(ucodes) + 1, 1))
+    hit = resp_fi >= 0
+    resp_e[:-1][hit] *= wexp[resp_fi[hit]] * wexp[F_RESPONSE]
+    tabs = []
+    for g in ("nakade", "diamond"):
+        kg = model.keys[g]
+        var = _group_variants(g, kg).ravel()
+        fis = np.repeat(model.offsets[g] + np.arange(len(kg), dtype=np.int64), 8)
+        tabs.append(hash_table(var, fis))
+    flags = np.array([int(model.tree), int(len(model.keys["nakade"]) > 0), model.n_weights, 0],
+                     dtype=np.int64)
+    return (pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, tabs[0], tabs[1], vec, wexp, flags)
+
+
+def save_rollout_model(model, path):
+    """Write a model file (.npz, written atomically)."""
+    data = {"format": np.array(FORMAT), "version": np.array(VERSION, dtype=np.int64),
+            "tree": np.array(model.tree), "fixed": model.fixed,
+            "fixed_names": np.array(FIXED_NAMES), "info": np.array(json.dumps(model.info))}
+    for g in GROUPS:
+        data[f"{g}_keys"] = model.keys[g]
+        data[f"{g}_weights"] = model.weights[g]
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(dir=d, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_rollout_model(path):
+    """Read a model file written by ``save_rollout_model``; ``RolloutModelError`` says what is
+    wrong with a missing, corrupt or foreign file."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise RolloutModelError(f"{path}: no such model file") from None
+    except Exception as e:  # zip / npy errors come in many types
+        raise RolloutModelError(f"{path}: not a readable rollout policy model ({e})") from None
+    try:
+        if str(data["format"]) != FORMAT:
+            raise RolloutModelError(f"{path}: not a rollout policy model")
+        version = int(data["version"])
+        if version != VERSION:
+            raise RolloutModelError(f"{path}: model file version {version}, this engine reads "
+                                    f"version {VERSION}")
+        keys = {g: data[f"{g}_keys"] for g in GROUPS}
+        weights = {g: data[f"{g}_weights"] for g in GROUPS}
+        info = json.loads(str(data["info"]))
+        model = RolloutModel(keys, weights, data["fixed"], bool(data["tree"]), info)
+    except KeyError as e:
+        raise RolloutModelError(f"{path}: model file lacks {e}") from None
+    except (TypeError, ValueError) as e:
+        if isinstance(e, RolloutModelError):
+            raise RolloutModelError(f"{path}: {e}") from None
+        raise RolloutModelError(f"{path}: bad model file ({e})") from None
+    for g in GROUPS:
+        k = model.keys[g]
+        if len(k) and not np.array_equal(canonical_keys(g, k), k):
+            raise RolloutModelError(f"{path}: {g} keys are not canonical pattern codes")
+    return model
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluator for engine.search
+
+class PolicyRolloutEvaluator:
+    """Rollouts with the rollout policy from each leaf, tree-policy priors for new nodes
+    (``engine.search`` evaluator protocol). ``model``: a RolloutModel or a model file path;
+    ``tree_model``: the priors' model (default: ``model``); ``priors=False`` leaves
+    ``batch.priors`` alone, for a caller whose network writes them anyway. The rows of a
+    batch are split into contiguous ranges, one per thread, each with its own seeded random
+    stream, so a search is reproducible for a given thread count."""
+
+    uses_value = False
+    uses_rollout = True
+    independent_samples = True
+
+    def __init__(self, model, threads=1, seed=0, tree_model=None, priors=True):
+        if isinstance(model, (str, os.PathLike)):
+            model = load_rollout_model(model)
+        if isinstance(tree_model, (str, os.PathLike)):
+            tree_model = load_rollout_model(tree_model)
+        if not isinstance(model, RolloutModel):
+            raise TypeError("model must be a RolloutModel or a model file path")
+        if int(threads) < 1:
+            raise ValueError("threads must be at least 1")
+        self.model = model
+        self.tree_model = tree_model if tree_model is not None else model
+        self.threads = int(threads)
+        self.seed = int(seed)
+        self.priors = bool(priors)
+        self._m = model.arrays
+        self._mt = self.tree_model.arrays
+        self._rngs = [new_rng(self.seed * 1000003 + t) for t in range(self.threads)]
+        self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
+        self._n = 0
+        self._want_owner = False
+        self._owner_count = 0
+
+    def _scratch(self, n):
+        if n != self._n:
+            self._n = n
+            self._boards = [new_board(n) for _ in range(self.threads)]
+            self._scr = [rollout_scratch(n) for _ in range(self.threads)]
+            self._owner_tmp = [np.zeros(n * n, dtype=np.int8) for _ in range(self.threads)]
+            self._owner_sum = [np.zeros(n * n, dtype=np.float64) for _ in range(self.threads)]
+
+    def start_search(self, batch, want_ownership):
+        """Reset the ownership sums; collect them during this search if ``want_ownership``."""
+        self._scratch(batch.n)
+        self._want_owner = bool(want_ownership)
+        for s in self._owner_sum:
+            s[:] = 0.0
+        self._owner_count = 0
+
+    def ownership(self):
+        """Mean Tromp-Taylor owner at the end of this search's rollouts (+1 black), or None."""
+        if not self._want_owner or self._owner_count == 0:
+            return None
+        return (sum(self._owner_sum) / self._owner_count).astype(np.float32)
+
+    def _run(self, batch, t, lo, hi):
+        policy_rollout_batch(batch.boards, lo, hi, batch.expand, batch.terminal, batch.priors,
+                             batch.rollout, batch.score, self._rngs[t], batch.komi, self._m,
+                             self._mt, self.priors, self._boards[t], self._scr[t],
+                             self._want_owner,
+                             self._owner_tmp[t], self._owner_sum[t])
+
+    def evaluate(self, batch):
+        self._scratch(batch.n)
+        k = batch.count
+        if self._want_owner:
+            self._owner_count += k - int(batch.terminal[:k].sum())
+        parts = min(self.threads, k)
+        if parts <= 1:
+            self._run(batch, 0, 0, k)
+            return
+        bounds = [k * t // parts for t in range(parts + 1)]
+        futures = [self._pool.submit(self._run, batch, t, bounds[t], bounds[t + 1])
+                   for t in range(1, parts)]
+        self._run(batch, 0, bounds[0], bounds[1])
+        for f in futures:
+            f.result()
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
