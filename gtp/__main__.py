@@ -64,6 +64,9 @@ def build_parser():
     g.add_argument("--rollout-model", metavar="NPZ", default=None,
                    help="lee player: rollout/tree policy model from nets.rollout_train "
                         "(default: the shipped one)")
+    g.add_argument("--tree-model", metavar="NPZ", default=None,
+                   help="lee player: tree policy model (nets.rollout_train --tree), the priors "
+                        "of --no-policy (default: the shipped one)")
     g.add_argument("--beta", type=float, default=None,
                    help="lee player: softmax temperature of the policy priors (default 0.67)")
     g.add_argument("--expand-threshold", type=int, default=None,
@@ -148,7 +151,8 @@ def build_player(args):
     options = {"seed": args.seed, "threads": args.threads, "ko_rule": args.ko_rule, "weights": args.weights,
                "resign_threshold": args.resign_threshold, "playout_mode": args.playout_mode,
                "lam": args.lam, "value_weights": args.value_weights,
-               "rollout_model": args.rollout_model, "beta": args.beta,
+               "rollout_model": args.rollout_model, "tree_model": args.tree_model,
+               "beta": args.beta,
                "expand_threshold": args.expand_threshold, "policy_only": args.policy_only,
                "no_policy": args.no_policy}
     options = {k: v for k, v in options.items() if v is not None}

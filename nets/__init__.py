@@ -21,11 +21,11 @@ def shipped_weights(board_size):
 # AlphaGo Lee files trained by this project's Lee pipeline on generated teacher games
 # (docs/LEE.md): board size -> {part: file name in nets/weights/}.
 SHIPPED_LEE = {9: {"policy": "lee-9x9-policy.pt", "value": "lee-9x9-value.pt",
-                   "rollout_model": "lee-9x9-rollout.npz"}}
+                   "rollout_model": "lee-9x9-rollout.npz", "tree_model": "lee-9x9-tree.npz"}}
 
 
 def shipped_lee(part, board_size):
-    """Path of a shipped AlphaGo Lee file (``part``: policy, value or rollout_model) for
+    """Path of a shipped AlphaGo Lee file (``part``: policy, value, rollout_model or tree_model) for
     ``board_size``, or None when there is none."""
     name = SHIPPED_LEE.get(board_size, {}).get(part)
     if name is None:

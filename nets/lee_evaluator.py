@@ -307,7 +307,7 @@ def make_lee_player(options):
     """The ``lee`` player of ``engine.search.make_player``.
 
     Options: ``weights`` (policy network; default the shipped 9x9 one), ``value_weights``,
-    ``rollout_model``, ``beta`` (policy softmax temperature, 0.67), ``policy_only`` (the
+    ``rollout_model``, ``tree_model`` (priors of the ``no_policy`` variant), ``beta`` (policy softmax temperature, 0.67), ``policy_only`` (the
     policy network alone, no search), ``no_policy`` (tree-policy priors instead of the
     network's), ``size`` (board size of the shipped files, 9), ``threads``, ``seed``,
     ``visits`` / ``seconds`` and any ``SearchConfig`` field (``lam``: 0 = value net only,
@@ -315,7 +315,7 @@ def make_lee_player(options):
     from dataclasses import fields
 
     from engine.player import Budget
-    from engine.search import NetworkPlayer, SearchConfig, _as_bool
+    from engine.search import MCTSPlayer, NetworkPlayer, SearchConfig, _as_bool
     from nets.lee import load_policy, load_value
     options = dict(options)
     size = int(options.pop("size", 9))
@@ -330,6 +330,7 @@ def make_lee_player(options):
     weights = options.pop("weights", None)  # the policy network
     value_weights = options.pop("value_weights", None)
     rollout_model = options.pop("rollout_model", None)
+    tree_model = options.pop("tree_model", None)
     torch.set_num_threads(1)  # the playouts take the other core(s)
 
     if policy_only:
@@ -361,20 +362,27 @@ def make_lee_player(options):
     rollouts = None
     if config.lam > 0.0:
         from engine.rollout_policy import PolicyRolloutEvaluator, load_rollout_model
+        tree = None
+        if policy is None:  # the tree policy gives the priors
+            tree = load_rollout_model(tree_model or _shipped("tree_model", n))
+        # with the policy network the SL priors replace the tree policy's: skip computing them
         rollouts = PolicyRolloutEvaluator(load_rollout_model(rollout_model or
                                                              _shipped("rollout_model", n)),
-                                          threads=threads, seed=seed)
+                                          threads=threads, seed=seed, tree_model=tree,
+                                          priors=policy is None)
     if policy is None and value is None:
-        evaluator = rollouts  # tree-policy priors and rollouts: no network at all
-        name = "lee-rollouts"
-    else:
-        nets = LeeNetEvaluator(policy, value, n, beta=beta, seed=seed)
-        evaluator = LeeEvaluator(nets, rollouts)
-        name = "lee"
+        if rollouts is None:
+            raise ValueError("lee player: no_policy with lam 0 leaves nothing to evaluate with")
     budget = None
     if visits is not None or seconds is not None:
         budget = Budget(visits=None if visits is None else int(visits),
                         seconds=None if seconds is None else float(seconds))
-    player = NetworkPlayer(config, evaluator, n, name, budget)
-    player.name = f"{name}-lam{config.lam:g}"
+    if policy is None and value is None:
+        # tree-policy priors and rollouts, no network: the pattern models fit every board size
+        player = MCTSPlayer(config, rollouts, budget)
+        player.name = "lee-rollouts"
+        return player
+    evaluator = LeeEvaluator(LeeNetEvaluator(policy, value, n, beta=beta, seed=seed), rollouts)
+    player = NetworkPlayer(config, evaluator, n, "lee", budget)
+    player.name = f"lee-lam{config.lam:g}"
     return player

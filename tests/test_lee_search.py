@@ -172,3 +172,41 @@ def test_make_player_lee_refuses_unknown_options_and_missing_files(tmp_path):
         make_player("lee", weights=str(tmp_path / "x.pt"), bogus=1)
     with pytest.raises(Exception, match="x.pt"):
         make_player("lee", weights=str(tmp_path / "x.pt"), policy_only=True)
+
+
+@pytest.fixture(scope="module")
+def lee_files(tmp_path_factory):
+    """Tiny 7x7 policy and value networks and tiny rollout / tree models, saved as files."""
+    from engine.rollout_policy import save_rollout_model
+    from nets.rollout_train import tiny_model
+    d = tmp_path_factory.mktemp("lee")
+    n = 7
+    files = {"weights": str(d / "policy.pt"), "value_weights": str(d / "value.pt"),
+             "rollout_model": str(d / "rollout.npz"), "tree_model": str(d / "tree.npz")}
+    lee.save_policy(files["weights"], tiny("policy", n, 5),
+                    lee.PolicyConfig.from_name("l3k8", board_size=n), step=0)
+    lee.save_network(files["value_weights"], tiny("value", n, 6),
+                     lee.ValueConfig.from_name("l3k8", board_size=n), step=0)
+    save_rollout_model(tiny_model(), files["rollout_model"])
+    save_rollout_model(tiny_model(tree=True), files["tree_model"])
+    return files
+
+
+@pytest.mark.parametrize("variant, uses_value, uses_rollout", [
+    (dict(lam=0.5), True, True),
+    (dict(lam=0.0), True, False),
+    (dict(lam=1.0), False, True),
+    (dict(lam=1.0, no_policy=True), False, True),
+])
+def test_lee_variants_search_with_the_evaluations_they_name(lee_files, variant, uses_value,
+                                                            uses_rollout):
+    player = make_player("lee", threads=2, visits=120, seed=1, **lee_files, **variant)
+    state = GameState(7, komi=0.5)
+    mv = player.genmove(state, BLACK, None)
+    assert mv == PASS or state.is_legal(BLACK, mv)
+    tree = player.search.tree
+    assert tree[T_N][0] >= 120
+    assert (tree[T_NV][0] > 0) == uses_value and (tree[T_NR][0] > 0) == uses_rollout
+    f, m = int(tree[T_FIRST][0]), int(tree[T_NCHILD][0])
+    priors = tree[T_PRIOR][f:f + m]
+    assert priors.sum() == pytest.approx(1.0, abs=1e-3) and priors.max() > 1.5 / m  # not uniform
