@@ -19,10 +19,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Compile every Numba kernel once and cache it, so the engine answers a GUI at once.
-# Kernels inline functions from other modules, which Numba's cache does not track:
-# drop all cached machine code whenever an engine source changes.
-$(VENV)/.warm: $(VENV)/.installed $(wildcard engine/*.py)
-	find engine -name '*.nbi' -delete -o -name '*.nbc' -delete
+# Kernels inline functions from other modules (nets/ and selfplay/ kernels call engine/ ones),
+# which Numba's cache does not track: drop all cached machine code whenever a source changes.
+JIT_SOURCES := $(wildcard engine/*.py nets/*.py selfplay/*.py)
+$(VENV)/.warm: $(VENV)/.installed $(JIT_SOURCES)
+	find engine nets selfplay -name '*.nbi' -delete -o -name '*.nbc' -delete
 	$(PY) -m engine.warmup
 	touch $@
 

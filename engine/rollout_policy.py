@@ -103,6 +103,7 @@ from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, M_KO, M_KO_COLOR, M_LA
 from engine.mcts import batch_board, value_for
 from engine.playout import playout_score
 from engine.rng import new_rng, rand_float
+from engine.search import RolloutEvaluator
 from nets.features import sym_rowcol
 
 FORMAT = "alphago-py rollout policy"  # marker stored in model files
@@ -1604,13 +1605,14 @@ def load_rollout_model(path):
 # ---------------------------------------------------------------------------------------
 # Evaluator for engine.search
 
-class PolicyRolloutEvaluator:
+class PolicyRolloutEvaluator(RolloutEvaluator):
     """Rollouts with the rollout policy from each leaf, tree-policy priors for new nodes
     (``engine.search`` evaluator protocol). ``model``: a RolloutModel or a model file path;
     ``tree_model``: the priors' model (default: ``model``); ``priors=False`` leaves
     ``batch.priors`` alone, for a caller whose network writes them anyway. The rows of a
     batch are split into contiguous ranges, one per thread, each with its own seeded random
-    stream, so a search is reproducible for a given thread count."""
+    stream, so a search is reproducible for a given thread count. Threading, ownership sums and
+    the batch split are ``engine.search.RolloutEvaluator``'s; only the playout kernel differs."""
 
     uses_value = False
     uses_rollout = True
@@ -1637,28 +1639,12 @@ class PolicyRolloutEvaluator:
         self._n = 0
         self._want_owner = False
         self._owner_count = 0
+        self._scr = []
 
     def _scratch(self, n):
         if n != self._n:
-            self._n = n
-            self._boards = [new_board(n) for _ in range(self.threads)]
+            super()._scratch(n)
             self._scr = [rollout_scratch(n) for _ in range(self.threads)]
-            self._owner_tmp = [np.zeros(n * n, dtype=np.int8) for _ in range(self.threads)]
-            self._owner_sum = [np.zeros(n * n, dtype=np.float64) for _ in range(self.threads)]
-
-    def start_search(self, batch, want_ownership):
-        """Reset the ownership sums; collect them during this search if ``want_ownership``."""
-        self._scratch(batch.n)
-        self._want_owner = bool(want_ownership)
-        for s in self._owner_sum:
-            s[:] = 0.0
-        self._owner_count = 0
-
-    def ownership(self):
-        """Mean Tromp-Taylor owner at the end of this search's rollouts (+1 black), or None."""
-        if not self._want_owner or self._owner_count == 0:
-            return None
-        return (sum(self._owner_sum) / self._owner_count).astype(np.float32)
 
     def _run(self, batch, t, lo, hi):
         policy_rollout_batch(batch.boards, lo, hi, batch.expand, batch.terminal, batch.priors,
@@ -1666,24 +1652,3 @@ class PolicyRolloutEvaluator:
                              self._mt, self.priors, self._boards[t], self._scr[t],
                              self._want_owner,
                              self._owner_tmp[t], self._owner_sum[t])
-
-    def evaluate(self, batch):
-        self._scratch(batch.n)
-        k = batch.count
-        if self._want_owner:
-            self._owner_count += k - int(batch.terminal[:k].sum())
-        parts = min(self.threads, k)
-        if parts <= 1:
-            self._run(batch, 0, 0, k)
-            return
-        bounds = [k * t // parts for t in range(parts + 1)]
-        futures = [self._pool.submit(self._run, batch, t, bounds[t], bounds[t + 1])
-                   for t in range(1, parts)]
-        self._run(batch, 0, bounds[0], bounds[1])
-        for f in futures:
-            f.result()
-
-    def close(self):
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
