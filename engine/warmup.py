@@ -6,7 +6,8 @@ sources; later processes load it in milliseconds. ``make venv`` runs this after 
     .venv/bin/python -m engine.warmup
 
 It drives the real GTP engine in-process through a short game on a small board (play,
-genmove, analysis, scoring, SGF), which touches the same kernels as any board size.
+genmove, analysis, scoring, SGF), which touches the same kernels as any board size, and asks
+the AlphaGo Lee player for one move on 9x9 (its planes, ladder reader and pattern rollouts).
 """
 import io
 import sys
@@ -36,6 +37,15 @@ def main():
                  stdin=io.StringIO(SCRIPT), stdout=out)
         if "?" in "".join(line[:1] for line in out.getvalue().splitlines()):
             raise SystemExit("warm-up game failed:\n" + out.getvalue())
+    # the AlphaGo Lee player (features, ladders, pattern rollouts) on its shipped 9x9 files
+    from nets import shipped_lee
+    if all(shipped_lee(part, 9) for part in ("policy", "value", "rollout_model")):
+        out = io.StringIO()
+        gtp_main(["--player", "lee", "--visits", "64", "--size", "9", "--seed", "1"],
+                 stdin=io.StringIO("boardsize 9\nclear_board\nplay b E5\ngenmove w\nquit\n"),
+                 stdout=out)
+        if "?" in "".join(line[:1] for line in out.getvalue().splitlines()):
+            raise SystemExit("warm-up game of the lee player failed:\n" + out.getvalue())
     # the gymnasium environment and the slow reference are used by tests and users too
     import gymnasium
     import engine.env  # noqa: F401  (registers alphago/Go-v0)

@@ -60,3 +60,38 @@ def test_auto_player_takes_a_shipped_network_only_on_sizes_marked_stronger(monke
     auto = make_player("auto", threads=1)
     assert isinstance(auto.player_for(9), NetworkPlayer)
     assert auto.player_for(19) is auto.fallback and type(auto.fallback) is search.MCTSPlayer
+
+
+# -- the shipped AlphaGo Lee files -------------------------------------------------------------
+
+def test_shipped_lee_files_load_with_their_kinds_and_size():
+    from engine.rollout_policy import load_rollout_model
+    from nets.lee import load_policy, load_value
+    policy, pc = load_policy(nets.shipped_lee("policy", 9), board_size=9)
+    value, vc = load_value(nets.shipped_lee("value", 9), board_size=9)
+    assert pc.in_planes == 48 and vc.in_planes == 49
+    assert not load_rollout_model(nets.shipped_lee("rollout_model", 9)).tree
+    assert load_rollout_model(nets.shipped_lee("tree_model", 9)).tree
+    assert nets.shipped_lee("policy", 19) is None
+
+
+def test_shipped_sl_policy_alone_beats_a_random_player_from_both_colours():
+    from nets.lee import load_policy
+    from selfplay.lee_rl import policy_match
+    policy, _ = load_policy(nets.shipped_lee("policy", 9))
+    # opponent None: a uniformly random sensible move; the policy samples at temperature 1
+    wins, draws, losses = policy_match(policy, None, 9, games=20, komi=7.0, seed=3)
+    assert wins >= 17, (wins, draws, losses)
+
+
+def test_lee_player_with_the_shipped_files_plays_legal_moves():
+    player = make_player("lee", visits=96, threads=2, seed=2)
+    st = GameState(9, 7.0)
+    for _ in range(4):
+        c = st.to_move
+        mv = player.genmove(st, c, Budget(visits=96))
+        assert st.is_legal(c, mv)
+        st.play(c, mv)
+    from engine.mcts import T_NR, T_NV
+    tree = player.search.tree
+    assert tree[T_NV][0] > 0 and tree[T_NR][0] > 0  # value net and rollouts both took part
