@@ -218,7 +218,7 @@ class LeeEvaluator:
 # [-1, 1], i.e. 2.5 on the win probabilities this tree keeps). The expansion threshold is lower
 # than the paper's 40 because a 1 s search on 2 cores makes thousands of simulations, not the
 # paper's hundreds of thousands: 40 would leave the tree a few plies deep.
-LEE_DEFAULTS = dict(lam=0.5, expand_threshold=8, virtual_loss=3.0, c_puct=2.5, batch_size=16,
+LEE_DEFAULTS = dict(lam=0.5, expand_threshold=8, virtual_loss=3.0, c_puct=2.5, batch_size=32,
                     fpu_reduction=0.0, resign_min_visits=500, default_visits=3000)
 
 

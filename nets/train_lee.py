@@ -77,6 +77,9 @@ load_value = lee.load_value  # (ValueNet in eval mode, ValueConfig) from a file,
 COMMANDS = {"sl": (PolicyConfig, POLICY_KIND), "value": (ValueConfig, VALUE_KIND)}
 
 
+VALUE_LR = 0.002  # the value net's default initial learning rate (the SL policy's is 0.01)
+
+
 @dataclass(frozen=True)
 class LeeTrainConfig:
     """Optimisation and bookkeeping of one SL-policy or value-net run (paper values in
@@ -538,6 +541,8 @@ def run_config(run_dir, command, data_dir, board_size, net=None, overrides=None)
                          f"start")
     try:
         net_config = config_cls.from_name(net, board_size=board_size)
+        if command == "value":  # at 0.01 a value net can settle on a constant output
+            overrides = {"lr": VALUE_LR, **overrides}
         train_config = LeeTrainConfig(**overrides)
     except ValueError as e:
         raise SystemExit(str(e))
@@ -639,7 +644,7 @@ def main(argv=None):
                        help="step count to reach in all (default %(default)s)")
         s.add_argument("--batch", type=int, help="positions per step (first start; default 128)")
         s.add_argument("--lr", type=float, help="initial learning rate (first start; default "
-                                                "0.01)")
+                                                f"0.01 for sl, {VALUE_LR} for value)")
         s.add_argument("--lr-halve-every", type=int, help="steps between lr halvings")
         s.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
         s.add_argument("--eval-every", type=int, help="steps between held-out evaluations")
