@@ -455,19 +455,26 @@ def expand_and_backup(tree, boards, leaf, expand, terminal, count, priors, value
 
 
 @njit(cache=True)
-def path_moves(tree, node):
-    """Moves from the root down to ``node`` (padded points / PASS), root side first."""
+def path_from(parent, move, node):
+    """Moves from the root (node 0) down to ``node`` read from the tree's ``parent`` / ``move``
+    arrays (padded points / PASS), root side first: int32[depth]."""
     depth = 0
     x = node
     while x > 0:
         depth += 1
-        x = tree[T_PARENT][x]
+        x = parent[x]
     out = np.empty(depth, dtype=np.int32)
     x = node
     for d in range(depth - 1, -1, -1):
-        out[d] = tree[T_MOVE][x]
-        x = tree[T_PARENT][x]
+        out[d] = move[x]
+        x = parent[x]
     return out
+
+
+@njit(cache=True)
+def path_moves(tree, node):
+    """Moves from the root down to ``node`` (padded points / PASS), root side first."""
+    return path_from(tree[T_PARENT], tree[T_MOVE], node)
 
 
 @njit(cache=True)

@@ -37,6 +37,7 @@ from numba import njit
 
 from engine.board import (BLACK, M_HASH, M_KO, M_TOMOVE, M_W, WHITE, ZOBRIST, ZOBRIST_KO,
                           ZOBRIST_SIDE, copy_board, copy_into, play)
+from engine.mcts import path_from
 
 HISTORY = 8  # positions per stack (t .. t-7)
 PLANES = 2 * HISTORY + 1  # 17 input planes
@@ -202,17 +203,8 @@ def leaf_stacks(parent, move, leaves, count, root_board, root_stack, scratch, ou
     the tree arrays ``parent`` / ``move`` (``engine.mcts`` T_PARENT / T_MOVE, root = node 0) and
     replayed from ``root_board`` on ``scratch``; the root's history ``root_stack`` follows."""
     for i in range(count):
-        depth = 0
-        x = leaves[i]
-        while x > 0:
-            depth += 1
-            x = parent[x]
-        moves = np.empty(depth, dtype=np.int32)
-        x = leaves[i]
-        for d in range(depth - 1, -1, -1):
-            moves[d] = move[x]
-            x = parent[x]
-        _stack_after_path(root_board, root_stack, moves, scratch, out[i])
+        _stack_after_path(root_board, root_stack, path_from(parent, move, leaves[i]), scratch,
+                          out[i])
 
 
 # ---------------------------------------------------------------------------------------------

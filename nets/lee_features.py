@@ -89,7 +89,7 @@ from engine.board import (BLACK, EMPTY, M_KO, M_KO_COLOR, M_LAST, M_LAST2, M_MOV
                           M_TOMOVE, M_W, OFF, PASS, WHITE, _libs_after, _pass, _play, _stamp,
                           copy_board, copy_into, is_eye, is_legal, new_board, play)
 from engine.game import GameState
-from engine.mcts import T_MOVE, T_PARENT, batch_board
+from engine.mcts import T_MOVE, T_PARENT, batch_board, path_from
 from nets.features import sym_action, sym_rowcol
 
 LEE_PLANES = 48  # policy-network input planes
@@ -681,21 +681,13 @@ def leaf_lee_planes(parent, move, leaves, count, root_board, root_age, syms, wit
     age = root_age.copy()  # ages of its stones
     st, lad = _ladder_scratch(root_board[8][M_N])
     for i in range(count):
-        depth = 0
-        x = leaves[i]
-        while x > 0:
-            depth += 1
-            x = parent[x]
-        path = np.empty(depth, dtype=np.int64)
-        x = leaves[i]
-        for d in range(depth - 1, -1, -1):
-            path[d] = move[x]
-            x = parent[x]
+        path = path_from(parent, move, leaves[i])
         copy_into(b, root_board)
         age[:] = root_age
         c = root_board[8][M_TOMOVE]
-        for d in range(depth):
-            _replay_move(color, nxt, head, libs, csize, empt, eidx, mark, meta, age, path[d], c)
+        for d in range(path.shape[0]):
+            _replay_move(color, nxt, head, libs, csize, empt, eidx, mark, meta, age,
+                         np.int64(path[d]), c)
             c = 3 - c
         _fill(b, age, syms[i], with_player, st, lad, out[i])
 
