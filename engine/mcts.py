@@ -513,12 +513,19 @@ def rollout_batch(boards, lo, hi, expand, terminal, priors, rollout, score, rng,
             continue
         copy_into(scratch, b)
         s = run_playout(scratch, rng, mode, komi, pat_weights)
-        score[i] = s
-        rollout[i] = value_for(c, s)
-        if want_owner:
-            area_owner(scratch, owner_tmp)
-            for a in range(owner_tmp.shape[0]):
-                owner_sum[a] += owner_tmp[a]
+        record_playout(scratch, c, s, i, rollout, score, want_owner, owner_tmp, owner_sum)
+
+
+@njit(cache=True, inline="always")
+def record_playout(final, c, s, i, rollout, score, want_owner, owner_tmp, owner_sum):
+    """Store row i's playout: final score ``s`` (black's view), its result for ``c`` (the side
+    to move at the leaf) and, with ``want_owner``, the final board's owners into ``owner_sum``."""
+    score[i] = s
+    rollout[i] = value_for(c, s)
+    if want_owner:
+        area_owner(final, owner_tmp)
+        for a in range(owner_tmp.shape[0]):
+            owner_sum[a] += owner_tmp[a]
 
 
 @njit(cache=True)

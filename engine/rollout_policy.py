@@ -99,8 +99,8 @@ from numba import njit
 
 from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, M_KO, M_KO_COLOR, M_LAST, M_LAST2,
                           M_MOVES, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, _libs_after, _pass,
-                          _play, _stamp, area_owner, copy_into, is_legal, new_board, play)
-from engine.mcts import batch_board, value_for
+                          _play, _stamp, copy_into, is_legal, new_board, play)
+from engine.mcts import batch_board, record_playout
 from engine.playout import playout_score
 from engine.rng import new_rng, rand_float
 from engine.search import RolloutEvaluator
@@ -1308,12 +1308,7 @@ def policy_rollout_batch(boards, lo, hi, expand, terminal, priors, rollout, scor
             continue
         copy_into(scratch, b)
         s = _policy_playout(scratch, rng, komi, m, scr)
-        score[i] = s
-        rollout[i] = value_for(c, s)
-        if want_owner:
-            area_owner(scratch, owner_tmp)
-            for a in range(owner_tmp.shape[0]):
-                owner_sum[a] += owner_tmp[a]
+        record_playout(scratch, c, s, i, rollout, score, want_owner, owner_tmp, owner_sum)
 
 
 # ---------------------------------------------------------------------------------------
