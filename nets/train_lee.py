@@ -317,8 +317,19 @@ class BatchStream:
         return self.pending.popleft().get()
 
     def close(self):
+        """Collects the batches still in flight, then lets the workers exit. Terminating a
+        pool while a worker is writing a batch can leave the pool's result reader blocked for
+        ever on the half-written message, so the pool is closed only once nothing is in
+        flight (terminated only if a worker stops answering)."""
         if self.pool is not None:
-            self.pool.terminate()
+            for result in self.pending:
+                result.wait(120)
+            stuck = not all(result.ready() for result in self.pending)
+            self.pending.clear()
+            if stuck:
+                self.pool.terminate()
+            else:
+                self.pool.close()
             self.pool.join()
             self.pool = None
 
