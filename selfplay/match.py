@@ -858,8 +858,26 @@ def build_parser():
     p.add_argument("player_b", help="player B")
     p.add_argument("--name-a", help="display name of player A")
     p.add_argument("--name-b", help="display name of player B")
+    p.add_argument("--games", type=int, default=MatchConfig.games,
+                   help=f"games to play (default {MatchConfig.games})")
+    add_settings(p)
+    p.add_argument("--sprt", type=_parse_sprt, default=None, metavar="ELO0,ELO1",
+                   help="stop when the SPRT accepts H0 (A is ELO0 stronger) or H1 (ELO1)")
+    p.add_argument("--alpha", type=float, default=MatchConfig.alpha,
+                   help="SPRT false-H1 rate (default 0.05)")
+    p.add_argument("--beta", type=float, default=MatchConfig.beta,
+                   help="SPRT false-H0 rate (default 0.05)")
+    p.add_argument("--sgf-dir", help="write one SGF per game into this directory")
+    p.add_argument("--log-dir", help="write each engine's stderr into this directory")
+    p.add_argument("--out", help="write the summary as JSON to this file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def add_settings(p):
+    """The options of how games are played and scored, shared by the match and tournament
+    commands; ``settings_from_args`` turns them into ``MatchConfig`` keywords."""
     d = MatchConfig()
-    p.add_argument("--games", type=int, default=d.games, help=f"games to play (default {d.games})")
     p.add_argument("--size", type=int, default=d.size, help=f"board size (default {d.size})")
     p.add_argument("--komi", type=float, default=d.komi, help=f"komi (default {d.komi:g})")
     p.add_argument("--ko-rule", choices=KO_RULES, default=d.ko_rule,
@@ -885,15 +903,15 @@ def build_parser():
                    help=f"GNU Go command line for --referee gnugo (default '{d.referee_cmd}')")
     p.add_argument("--ownership-playouts", type=int, default=d.ownership_playouts,
                    help=f"playouts to find dead stones (default {d.ownership_playouts})")
-    p.add_argument("--sprt", type=_parse_sprt, default=None, metavar="ELO0,ELO1",
-                   help="stop when the SPRT accepts H0 (A is ELO0 stronger) or H1 (ELO1)")
-    p.add_argument("--alpha", type=float, default=d.alpha, help="SPRT false-H1 rate (default 0.05)")
-    p.add_argument("--beta", type=float, default=d.beta, help="SPRT false-H0 rate (default 0.05)")
-    p.add_argument("--sgf-dir", help="write one SGF per game into this directory")
-    p.add_argument("--log-dir", help="write each engine's stderr into this directory")
-    p.add_argument("--out", help="write the summary as JSON to this file")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
+
+
+def settings_from_args(args):
+    """``MatchConfig`` keywords of the options ``add_settings`` added."""
+    return dict(size=args.size, komi=args.komi, ko_rule=args.ko_rule, max_moves=args.max_moves,
+                parallel=args.parallel, move_timeout=args.move_timeout,
+                startup_timeout=args.startup_timeout, opening_moves=args.opening_moves,
+                seed=args.seed, referee=args.referee, referee_cmd=args.referee_cmd,
+                ownership_playouts=args.ownership_playouts)
 
 
 def main(argv=None):
@@ -903,13 +921,8 @@ def main(argv=None):
     try:
         a = parse_player(args.player_a, args.name_a)
         b = parse_player(args.player_b, args.name_b)
-        cfg = MatchConfig(
-            games=args.games, size=args.size, komi=args.komi, ko_rule=args.ko_rule,
-            max_moves=args.max_moves, parallel=args.parallel, move_timeout=args.move_timeout,
-            startup_timeout=args.startup_timeout, opening_moves=args.opening_moves, seed=args.seed,
-            referee=args.referee, referee_cmd=args.referee_cmd,
-            ownership_playouts=args.ownership_playouts, sprt=args.sprt, alpha=args.alpha,
-            beta=args.beta, sgf_dir=args.sgf_dir, log_dir=args.log_dir)
+        cfg = MatchConfig(games=args.games, sprt=args.sprt, alpha=args.alpha, beta=args.beta,
+                          sgf_dir=args.sgf_dir, log_dir=args.log_dir, **settings_from_args(args))
     except ValueError as e:
         parser.error(str(e))
     if cfg.referee == "gnugo":
