@@ -3,6 +3,7 @@
     python -m selfplay.tournament run DIR --player NAME=SPEC --player NAME=SPEC ... \\
         --games-per-pair N [match settings: --size --komi --referee ...] [--import SUMMARY.json]
     python -m selfplay.tournament table DIR [--import SUMMARY.json ...] [--anchor NAME]
+        [--alias OLD=NEW ...]
 
 Playing
 -------
@@ -26,7 +27,9 @@ player (Elo 0, the first player unless ``--anchor`` says otherwise); the 95% int
 
 Games played elsewhere join the fit with ``--import SUMMARY.json`` (any ``selfplay.match --out``
 file): their players are matched by name, so a tournament can include earlier matches against
-an outside engine at the same settings. ``table`` rewrites ``DIR/table.json`` and
+an outside engine at the same settings. ``--alias OLD=NEW`` rates the player named OLD in any
+summary as NEW: one engine imported under two names (say, GNU Go with and without an extra
+flag that does not change its play) counts as one player. ``table`` rewrites ``DIR/table.json`` and
 ``DIR/table.md`` (the ratings and the cross-table) from what is on disk; ``run`` does so after
 every round.
 """
@@ -116,11 +119,16 @@ def _check_connected(names, met, start):
                          "their Elo cannot be fitted")
 
 
-def pair_counts(summaries):
-    """``{(a, b): [wins_a, draws, wins_b]}`` over match summaries, ``a < b`` by name."""
+def pair_counts(summaries, aliases=None):
+    """``{(a, b): [wins_a, draws, wins_b]}`` over match summaries, ``a < b`` by name, each
+    name first mapped through ``aliases`` (``{old: new}``)."""
+    aliases = aliases or {}
     counts = {}
     for summary in summaries:
-        name = {who: summary["players"][who]["name"] for who in ("A", "B")}
+        name = {who: aliases.get(summary["players"][who]["name"], summary["players"][who]["name"])
+                for who in ("A", "B")}
+        if name["A"] == name["B"]:
+            raise ValueError(f"aliases make {name['A']!r} play itself")
         a, b = sorted(name.values())
         row = counts.setdefault((a, b), [0, 0, 0])
         for rec in summary["game_records"]:
@@ -131,9 +139,9 @@ def pair_counts(summaries):
     return counts
 
 
-def rating_table(summaries, anchor=None, prior=1.0, order=None):
+def rating_table(summaries, anchor=None, prior=1.0, order=None, aliases=None):
     """The ratings and cross-table of these match summaries, as a JSON-ready dict."""
-    counts = pair_counts(summaries)
+    counts = pair_counts(summaries, aliases)
     names = list(order or [])
     for a, b in counts:
         names += [x for x in (a, b) if x not in names]
@@ -194,6 +202,18 @@ def parse_named(text):
     return parse_player(spec, name)
 
 
+def parse_aliases(texts):
+    """``["OLD=NEW", ...]`` -> ``{old: new}``; OLD may hold spaces and ``=`` (split at the last)."""
+    aliases = {}
+    for text in texts:
+        old, eq, new = text.rpartition("=")
+        if not eq or not old or not _NAME.match(new):
+            raise ValueError(f"alias {text!r}: expected OLD=NEW with NEW of letters, digits and "
+                             "_.+- (e.g. 'gnugo --mode gtp --level 10=gnugo-l10')")
+        aliases[old] = new
+    return aliases
+
+
 def round_path(out_dir, i, j, rnd):
     return os.path.join(out_dir, ROUNDS, f"{i}-{j}-{rnd:03d}.json")
 
@@ -233,7 +253,7 @@ def open_tournament(out_dir, players, settings, games_per_pair):
 
 
 def run_tournament(out_dir, players, cfg, games_per_pair, imports=(), anchor=None,
-                   progress=False, log=print):
+                   progress=False, log=print, aliases=None):
     """Play the rounds of the round-robin that are not on disk yet; return the final table.
 
     ``players``: ``PlayerSpec`` list (distinct names); ``cfg``: the ``MatchConfig`` of every
@@ -258,23 +278,24 @@ def run_tournament(out_dir, players, cfg, games_per_pair, imports=(), anchor=Non
             summary = run_match(players[i], players[j], round_cfg, progress=progress)
             if summary["interrupted"]:
                 log(f"stopped in round {rnd + 1}; finished rounds are kept in {out_dir}")
-                return write_table(out_dir, imports, anchor, order)
+                return write_table(out_dir, imports, anchor, order, aliases)
             write_summary(path, summary)
             w = summary["wins"]
             log(f"round {rnd + 1}/{rounds}: {players[i].name} {w['A']}-{w['draws']}-{w['B']} "
                 f"{players[j].name}")
-        write_table(out_dir, imports, anchor, order)
-    return write_table(out_dir, imports, anchor, order)
+        write_table(out_dir, imports, anchor, order, aliases)
+    return write_table(out_dir, imports, anchor, order, aliases)
 
 
-def write_table(out_dir, imports=(), anchor=None, order=None):
+def write_table(out_dir, imports=(), anchor=None, order=None, aliases=None):
     """Rate the rounds in ``out_dir`` plus the imported summaries; write table.json/.md."""
     summaries = load_summaries(out_dir)
     for path in imports:
         with open(path) as f:
             summaries.append(json.load(f))
-    table = rating_table(summaries, anchor=anchor, order=order)
+    table = rating_table(summaries, anchor=anchor, order=order, aliases=aliases)
     table["imported"] = list(imports)
+    table["aliases"] = dict(aliases or {})
     _write_atomic(os.path.join(out_dir, "table.json"), json.dumps(table, indent=2) + "\n")
     _write_atomic(os.path.join(out_dir, "table.md"), format_table(table))
     return table
@@ -299,6 +320,8 @@ def build_parser():
         q.add_argument("--import", dest="imports", action="append", default=[],
                        metavar="SUMMARY.json", help="add the games of a selfplay.match summary")
         q.add_argument("--anchor", help="player rated 0 (default: the first player)")
+        q.add_argument("--alias", dest="aliases", action="append", default=[],
+                       metavar="OLD=NEW", help="rate the player named OLD as NEW")
     return p
 
 
@@ -310,16 +333,18 @@ def main(argv=None):
         if not os.path.isfile(path):
             parser.error(f"--import {path}: no such file")
     try:
+        aliases = parse_aliases(args.aliases)
         if args.command == "table":
             order = [p["name"] for p in _read_state(args.dir)["players"]]
-            table = write_table(args.dir, args.imports, args.anchor, order)
+            table = write_table(args.dir, args.imports, args.anchor, order, aliases)
         else:
             if args.games_per_pair < 1:
                 parser.error("--games-per-pair must be at least 1")
             players = [parse_named(text) for text in args.player]
             cfg = MatchConfig(games=2, **settings_from_args(args))
             table = run_tournament(args.dir, players, cfg, args.games_per_pair, args.imports,
-                                   args.anchor, progress=not args.no_progress)
+                                   args.anchor, progress=not args.no_progress,
+                                   aliases=aliases)
     except (ValueError, MatchError, OSError) as e:
         print(f"tournament: {e}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ import pytest
 from selfplay.match import MatchConfig, MatchError, parse_player
 from selfplay.stats import score_from_elo
 from selfplay.tournament import (fit_elo, format_table, load_summaries, main, pair_counts,
+                                 parse_aliases,
                                  parse_named, rating_table, run_tournament)
 
 
@@ -115,3 +116,28 @@ def test_command_line_rates_a_directory_with_imported_games(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| outsider | +0 | anchor | 3 | 3-0-0 | 100.0% |" in text
     assert main(["table", str(tmp_path / "none")]) == 2
+
+
+def test_aliases_merge_one_engine_imported_under_two_names(tmp_path, capsys):
+    same = "gnugo --mode gtp --level 10"
+    summaries = [_summary("x", same, ["A", "B"]), _summary(same + " --chinese-rules", "x", ["A"])]
+    aliases = parse_aliases([f"{same}=gnugo", f"{same} --chinese-rules=gnugo"])
+    assert aliases == {same: "gnugo", same + " --chinese-rules": "gnugo"}
+    assert pair_counts(summaries, aliases) == {("gnugo", "x"): [2, 0, 1]}
+    assert len(pair_counts(summaries)) == 2  # without aliases: two opponents
+    with pytest.raises(ValueError, match="play itself"):
+        pair_counts([_summary("x", same, ["A"])], {same: "x"})
+    with pytest.raises(ValueError, match="OLD=NEW"):
+        parse_aliases(["gnugo=two words"])
+
+    out = str(tmp_path / "t")
+    assert main(["run", out, "--player", "a=random", "--player", "b=random", "--size", "5",
+                 "--games-per-pair", "2", "--no-progress"]) == 0
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps(_summary("b", "outside engine", ["B", "B", "B"])))
+    capsys.readouterr()
+    assert main(["table", out, "--import", str(extra), "--alias", "outside engine=ext",
+                 "--anchor", "ext"]) == 0
+    assert "| ext | +0 | anchor | 3 | 3-0-0 | 100.0% |" in capsys.readouterr().out
+    with open(os.path.join(out, "table.json")) as f:
+        assert json.load(f)["aliases"] == {"outside engine": "ext"}
