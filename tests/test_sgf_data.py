@@ -3,6 +3,8 @@ filtered games, the shard round trip, the held-out split, and replaying position
 import io
 import json
 import os
+import re
+import shutil
 import tarfile
 import zipfile
 
@@ -18,7 +20,7 @@ from engine.reference import check_consistency
 from engine.sgf import game_to_sgf, load_sgf_game
 from nets.sgf_data import (ConvertConfig, GameSet, SgfDataError, ShardError, convert, decode_sgf,
                            is_heldout, load_shard, load_shards, main, parse_rank, replay_into,
-                           sample_positions, save_shard, split_games)
+                           sample_positions, save_shard, split_folder, split_games)
 
 
 # -- building games and collections ------------------------------------------------------------
@@ -280,6 +282,26 @@ def test_rerun_replaces_the_output_and_refuses_foreign_folders(collection, tmp_p
     assert (precious / "thesis.txt").exists()
     with pytest.raises(SgfDataError, match="collection not found"):
         convert([tmp_path / "missing"], tmp_path / "x", CFG)
+
+
+def test_split_folder_lists_the_shards_and_allows_an_empty_heldout_split(collection, tmp_path):
+    out = tmp_path / "small"  # a small collection: the hash split holds none of its games out
+    r = convert([collection], out, ConvertConfig(**{**CFG.__dict__, "heldout": 0.0}))
+    assert r["splits"]["heldout"]["games"] == 0 and os.listdir(out / "heldout") == []
+    train, heldout = split_folder(out)
+    assert heldout == [] and len(train) == r["splits"]["train"]["shards"] == 3
+    assert train == sorted(train) and all(os.path.dirname(p) == str(out / "train") for p in train)
+    shutil.rmtree(out / "heldout")
+    assert split_folder(out) == (train, [])
+    r = convert([collection], tmp_path / "both", CFG)
+    train, heldout = split_folder(tmp_path / "both")
+    assert [len(train), len(heldout)] == [r["splits"][s]["shards"] for s in ("train", "heldout")]
+    with pytest.raises(ShardError, match="nowhere: no train/ directory"):
+        split_folder(tmp_path / "nowhere")
+    for p in split_folder(out)[0]:
+        os.remove(p)
+    with pytest.raises(ShardError, match=re.escape(f"{out / 'train'}: no shards")):
+        split_folder(out)
 
 
 def test_load_shards_refuses_mixed_sizes_and_corrupt_files(tmp_path):
