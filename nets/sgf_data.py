@@ -321,6 +321,10 @@ def load_shard(path):
     not in the shard format."""
     path = os.fspath(path)
     try:
+        with open(path, "rb") as f:  # np.load would take other files for .npy or a pickle
+            if not zipfile.is_zipfile(f):
+                raise ValueError("not an .npz file (no zip archive: cut short, or another "
+                                 "kind of file)")
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in SHARD_FIELDS if k not in z.files]
             if missing:

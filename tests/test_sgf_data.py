@@ -312,8 +312,11 @@ def test_load_shards_refuses_mixed_sizes_and_corrupt_files(tmp_path):
     with pytest.raises(ShardError, match="mixed board sizes.*thirteen.npz"):
         load_shards([tmp_path / "nine.npz", tmp_path / "thirteen.npz"])
     write(tmp_path / "bad" / "shard-00000.npz", b"PK\x03\x04 truncated")
-    with pytest.raises(ShardError, match="corrupt shard .*shard-00000.npz"):
+    with pytest.raises(ShardError, match="corrupt shard .*shard-00000.npz: not an .npz file"):
         load_shards(tmp_path / "bad")
+    np.save(tmp_path / "array.npy", np.zeros(3))  # a .npy file, not a shard
+    with pytest.raises(ShardError, match="array.npy: not an .npz file"):
+        load_shard(tmp_path / "array.npy")
     np.savez_compressed(tmp_path / "partial.npz", size=np.int64(9), komi=np.zeros(1, np.float32))
     with pytest.raises(ShardError, match="missing arrays"):
         load_shard(tmp_path / "partial.npz")
