@@ -53,8 +53,9 @@ Command line::
 
     python -m nets.rollout_train DATA_DIR --out rollout.npz [--min-count K] [--epochs E] [--tree]
 
-reads ``DATA_DIR/train`` and ``DATA_DIR/heldout`` (shard-*.npz, ``nets.sgf_data``), prints the
-dictionary sizes, progress and the accuracy report, and writes the model file.
+reads ``DATA_DIR/train`` and ``DATA_DIR/heldout`` (shard-*.npz, ``nets.sgf_data.split_folder``),
+prints the dictionary sizes, progress and the accuracy report, and writes the model file. An
+empty heldout/ (a small collection) trains without the held-out report.
 """
 import argparse
 import json
@@ -504,28 +505,32 @@ def main(argv=None):
                     help="positions per step")
     ap.add_argument("--seed", type=int, default=0, help="shuffling seed")
     args = ap.parse_args(argv)
-    from nets.sgf_data import load_shards  # the loader is only needed here
-    import os
-    for sub in ("train", "heldout"):
-        if not os.path.isdir(os.path.join(args.data_dir, sub)):
-            ap.error(f"{args.data_dir} has no {sub}/ directory of shards")
+    from nets.sgf_data import ShardError, load_shards, split_folder  # only needed here
     try:
         cfg = TrainConfig(min_count=args.min_count, epochs=args.epochs, lr=args.lr,
                           batch_positions=args.batch, seed=args.seed)
     except ValueError as e:
         ap.error(str(e))
-    tr = load_shards(os.path.join(args.data_dir, "train"))
-    ho = load_shards(os.path.join(args.data_dir, "heldout"))
-    if int(tr.size) != int(ho.size):
+    try:
+        train_paths, heldout_paths = split_folder(args.data_dir)
+        tr = load_shards(train_paths)
+        ho = load_shards(heldout_paths) if heldout_paths else None
+    except ShardError as e:
+        raise SystemExit(str(e)) from None
+    if ho is not None and int(tr.size) != int(ho.size):
         ap.error(f"train games are {tr.size}x{tr.size}, held-out games {ho.size}x{ho.size}")
-    print(f"train: {len(tr.offsets) - 1:,} games; held-out: {len(ho.offsets) - 1:,} games; "
-          f"{tr.size}x{tr.size}", flush=True)
+    held = f"{len(ho.offsets) - 1:,} games" if ho is not None else "none"
+    print(f"train: {len(tr.offsets) - 1:,} games; held-out: {held}; {tr.size}x{tr.size}",
+          flush=True)
+    if ho is None:
+        print(f"note: {args.data_dir} has no held-out data: training without held-out "
+              f"evaluation", flush=True)
 
     def log(msg):
         print(msg, flush=True)
 
     model, report = fit_model(tr, ho, args.tree, cfg, log)
-    if cfg.epochs == 0:
+    if cfg.epochs == 0 and ho is not None:
         rep = accuracy(model, ho)
         log(f"held-out loss {rep['loss']:.4f}, top-1 {rep['top1']:.1%} of {rep['positions']:,}")
     from engine.rollout_policy import save_rollout_model

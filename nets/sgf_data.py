@@ -60,7 +60,9 @@ output is never replaced.
 
 Training side
 -------------
-``load_shards(DIR/train)`` gives one ``GameSet``. A *position* is the board before a move that
+``split_folder(DIR)`` lists the shards of ``DIR/train`` and ``DIR/heldout`` (the held-out list
+may be empty: a small collection can get no held-out game) and ``load_shards(paths)`` gives
+one ``GameSet``. A *position* is the board before a move that
 is not a pass: the SL policy learns to predict moves, not passes, so passes are never targets
 (they are still replayed). ``sample_positions(gs, count, rng)`` draws positions uniformly and
 ``replay_into(b, ...)`` rebuilds one on a fast board, with the colour of the target move to
@@ -319,6 +321,10 @@ def load_shard(path):
     not in the shard format."""
     path = os.fspath(path)
     try:
+        with open(path, "rb") as f:  # np.load would take other files for .npy or a pickle
+            if not zipfile.is_zipfile(f):
+                raise ValueError("not an .npz file (no zip archive: cut short, or another "
+                                 "kind of file)")
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in SHARD_FIELDS if k not in z.files]
             if missing:
@@ -341,8 +347,7 @@ def shard_paths(paths_or_dir):
     for item in items:
         item = os.fspath(item)
         if os.path.isdir(item):
-            out += sorted(os.path.join(item, f) for f in os.listdir(item)
-                          if f.endswith(".npz") and not f.startswith("."))
+            out += _shards_in(item)
         elif os.path.isfile(item):
             out.append(item)
         else:
@@ -353,6 +358,31 @@ def shard_paths(paths_or_dir):
                 if any(os.path.isdir(os.path.join(os.fspath(i), s)) for i in items for s in SPLITS) else "")
         raise ShardError(f"no shards (*.npz) in {where}{hint}")
     return out
+
+
+def _shards_in(folder):
+    """The shard files of a folder: its ``*.npz``, sorted, hidden files (a save's temporary
+    files) left out."""
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                  if f.endswith(".npz") and not f.startswith("."))
+
+
+def split_folder(data_dir):
+    """(train shard paths, held-out shard paths) of a conversion folder: the shards of
+    ``data_dir/train`` and ``data_dir/heldout``. The held-out list is empty when heldout/ is
+    missing or holds no shard, as after converting a small collection (the hash split held out
+    none of its games); ``ShardError`` naming the folder when train/ is missing or empty."""
+    data_dir = os.fspath(data_dir)
+    paths = {}
+    for split in SPLITS:
+        folder = os.path.join(data_dir, split)
+        paths[split] = _shards_in(folder) if os.path.isdir(folder) else []
+    if not os.path.isdir(os.path.join(data_dir, "train")):
+        raise ShardError(f"{data_dir}: no train/ directory of shards (the output of "
+                         f"python -m nets.sgf_data holds train/ and heldout/)")
+    if not paths["train"]:
+        raise ShardError(f"{os.path.join(data_dir, 'train')}: no shards (*.npz) to train on")
+    return paths["train"], paths["heldout"]
 
 
 def load_shards(paths_or_dir):

@@ -14,7 +14,8 @@ training games (``sample_positions``), one of the 8 board symmetries per positio
 48 planes (``nets.lee_features.planes_for_samples``) and takes one SGD step on the
 cross-entropy between the policy's softmax and the move played (the paper maximises its log
 likelihood). Every ``eval_every`` steps and at the end, top-1 accuracy and loss on a fixed set
-of ``eval_positions`` held-out positions (identity symmetry) go to the log.
+of ``eval_positions`` held-out positions (identity symmetry) go to the log; an empty heldout/
+(a small collection) trains without them (``load_data``).
 
 Value net (``value``)
 ---------------------
@@ -564,27 +565,29 @@ def run_config(run_dir, command, data_dir, board_size, net=None, overrides=None)
 
 
 def load_data(command, data_dir):
-    """(training data, held-out data or None) of ``data_dir``'s train/ and heldout/."""
-    from nets.sgf_data import load_shards
+    """(training data, held-out data or None) of ``data_dir``'s train/ and heldout/ (see
+    ``nets.sgf_data.split_folder``): an empty or missing heldout/ (a small collection) trains
+    without held-out evaluation; a missing train/ or a corrupt shard is a SystemExit naming
+    it."""
+    from nets.sgf_data import ShardError, load_shards, split_folder
 
-    def load(sub):
-        folder = os.path.join(data_dir, sub)
-        if not os.path.isdir(folder):
-            return None
+    def load(paths):
         if command == "value":
-            return ValueData(*load_value_shards(folder))
-        return PolicyData(load_shards(folder))
+            return ValueData(*load_value_shards(paths))
+        return PolicyData(load_shards(paths))
 
-    train_data = load("train")
-    if train_data is None:
-        raise SystemExit(f"{data_dir}: no train/ directory of shards")
+    try:
+        train_paths, heldout_paths = split_folder(data_dir)
+        train_data = load(train_paths)
+        heldout = load(heldout_paths) if heldout_paths else None
+    except ShardError as e:
+        raise SystemExit(str(e)) from None
     if train_data.count == 0:
         raise SystemExit(f"{data_dir}/train: no positions")
-    heldout = load("heldout")
     if heldout is not None and heldout.count == 0:
         heldout = None
     if heldout is None:
-        print(f"note: {data_dir} has no held-out shards: no held-out evaluation",
+        print(f"note: {data_dir} has no held-out data: training without held-out evaluation",
               file=sys.stderr)
     elif heldout.n != train_data.n:
         raise SystemExit(f"{data_dir}: train/ is {train_data.n}x{train_data.n}, heldout/ is "

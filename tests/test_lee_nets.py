@@ -5,6 +5,8 @@ Tiny networks (l3k8 .. l3k16) on 7x7 boards, CPU."""
 import json
 import math
 import os
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -251,6 +253,43 @@ def test_a_run_refuses_settings_other_than_its_own(sl_data, tmp_path, value_data
         main(sl_args(sl_data, tmp_path / "fresh", 1))
     with pytest.raises(SystemExit, match="no train/ directory"):
         main(sl_args(str(tmp_path / "nowhere"), tmp_path / "fresh", 1, "--net", "l3k8"))
+
+
+def test_sl_and_value_train_without_heldout_shards_and_say_so_once(tmp_path, capsys):
+    # a small collection: the conversion's hash split held out none of its games
+    sl, value = tmp_path / "sl-data", tmp_path / "value-data"
+    save_shard(sl / "train" / "shard-00000.npz", random_games(N, 4, seed=1))
+    save_value_shard(value / "train" / "shard-00000.npz", *value_shard_games(N, 8, seed=4))
+    os.makedirs(sl / "heldout")
+    os.makedirs(value / "heldout")
+    for command, data in (("sl", sl), ("value", value)):
+        run = tmp_path / command
+        assert main([command, str(data), "--run", str(run), "--net", "l3k8", "--steps", "4",
+                     "--batch", "8", "--eval-every", "2", "--no-progress"]) == 0
+        out, err = capsys.readouterr()
+        assert err.count("no held-out data") == 1, err
+        final = json.loads(out.strip().splitlines()[-1])
+        assert final["step"] == 4 and not any(k.startswith("heldout") for k in final)
+        assert ("train_mse" in final) == (command == "value")
+        assert not any(k.startswith("heldout") for x in log_lines(run) for k in x)
+        assert [s for s, _ in list_checkpoints(run / "checkpoints")][0] == 4
+        assert main(["export", str(run), "--out", str(tmp_path / f"{command}.pt")]) == 0
+        assert (tmp_path / f"{command}.pt").stat().st_size > 0
+
+
+def test_corrupt_shards_and_an_empty_train_folder_are_refused_by_name(sl_data, tmp_path):
+    args = ("--net", "l3k8", "--batch", "8")
+    for split in ("train", "heldout"):
+        data = tmp_path / split
+        shutil.copytree(sl_data, data)
+        (data / split / "shard-00000.npz").write_bytes(b"PK\x03\x04 cut short")
+        with pytest.raises(SystemExit, match=f"corrupt shard .*{split}.shard-00000.npz: "):
+            main(sl_args(str(data), tmp_path / "run", 1, *args))
+    empty = tmp_path / "empty"
+    os.makedirs(empty / "train")
+    os.makedirs(empty / "heldout")
+    with pytest.raises(SystemExit, match=re.escape(f"{empty / 'train'}: no shards")):
+        main(sl_args(str(empty), tmp_path / "run", 1, *args))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 positions, symmetric patterns sharing one weight, rollouts that play legal moves and end,
 incremental weights equal to a recomputation, jitted probabilities equal to the trainer's,
 training, model files and the evaluator inside a search."""
+import os
+import re
+
 import numpy as np
 import pytest
 
@@ -497,16 +500,21 @@ def test_evaluator_fills_priors_and_rollouts_in_a_search(model, tree_model):
     assert np.all(batch.priors == 7.0) and set(batch.rollout[:6].tolist()) <= {0.0, 0.5, 1.0}
 
 
+def save_scripted_shard(folder, seed):
+    """``folder/shard-00000.npz``: four scripted 7x7 games in the shard format."""
+    from nets.sgf_data import GameSet, save_shard
+    g = scripted_games(7, 4, seed=seed)
+    count = len(g.offsets) - 1
+    gs = GameSet(g.size, g.komi, g.winner, np.zeros(count), g.offsets, g.moves, g.colors,
+                 g.setup_offsets, g.setup_points, g.setup_colors,
+                 [f"{os.path.basename(folder)}{i}" for i in range(count)])
+    save_shard(os.path.join(folder, "shard-00000.npz"), gs)
+
+
 def test_command_line_trains_from_shards_and_reports_accuracy(tmp_path, capsys):
     from nets.rollout_train import main
-    from nets.sgf_data import GameSet, save_shard
     for split, seed in (("train", 1), ("heldout", 2)):
-        g = scripted_games(7, 4, seed=seed)
-        count = len(g.offsets) - 1
-        gs = GameSet(g.size, g.komi, g.winner, np.zeros(count), g.offsets, g.moves, g.colors,
-                     g.setup_offsets, g.setup_points, g.setup_colors,
-                     [f"{split}{i}" for i in range(count)])
-        save_shard(tmp_path / split / "shard-00000.npz", gs)
+        save_scripted_shard(tmp_path / split, seed)
     out = tmp_path / "tree.npz"
     assert main([str(tmp_path), "--out", str(out), "--epochs", "2", "--min-count", "2",
                  "--tree", "--lr", "0.05"]) == 0
@@ -517,3 +525,32 @@ def test_command_line_trains_from_shards_and_reports_accuracy(tmp_path, capsys):
     assert len(m.info["history"]) == 2
     with pytest.raises(SystemExit):
         main([str(tmp_path / "nowhere"), "--out", str(out)])
+
+
+@pytest.mark.parametrize("epochs", [0, 1])
+def test_command_line_trains_without_heldout_shards_and_says_so_once(tmp_path, capsys, epochs):
+    from nets.rollout_train import main
+    save_scripted_shard(tmp_path / "train", 1)
+    os.makedirs(tmp_path / "heldout")  # a small collection: no game was held out
+    out = tmp_path / "rollout.npz"
+    assert main([str(tmp_path), "--out", str(out), "--epochs", str(epochs),
+                 "--min-count", "2"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("no held-out data") == 1 and "held-out loss" not in text
+    m = load_rollout_model(out)
+    assert not m.tree and len(m.info["history"]) == epochs
+    assert not any(k.startswith("heldout") for h in m.info["history"] for k in h)
+
+
+def test_command_line_refuses_corrupt_shards_and_an_empty_train_folder_by_name(tmp_path):
+    from nets.rollout_train import main
+    out = tmp_path / "rollout.npz"
+    for split in ("train", "heldout"):
+        save_scripted_shard(tmp_path / split, 1)
+    (tmp_path / "heldout" / "shard-00000.npz").write_bytes(b"not a shard")
+    with pytest.raises(SystemExit, match="corrupt shard .*heldout.shard-00000.npz: "):
+        main([str(tmp_path), "--out", str(out)])
+    os.remove(tmp_path / "train" / "shard-00000.npz")
+    with pytest.raises(SystemExit, match=re.escape(f"{tmp_path / 'train'}: no shards")):
+        main([str(tmp_path), "--out", str(out)])
+    assert not out.exists()

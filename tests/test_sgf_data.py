@@ -3,6 +3,8 @@ filtered games, the shard round trip, the held-out split, and replaying position
 import io
 import json
 import os
+import re
+import shutil
 import tarfile
 import zipfile
 
@@ -18,7 +20,7 @@ from engine.reference import check_consistency
 from engine.sgf import game_to_sgf, load_sgf_game
 from nets.sgf_data import (ConvertConfig, GameSet, SgfDataError, ShardError, convert, decode_sgf,
                            is_heldout, load_shard, load_shards, main, parse_rank, replay_into,
-                           sample_positions, save_shard, split_games)
+                           sample_positions, save_shard, split_folder, split_games)
 
 
 # -- building games and collections ------------------------------------------------------------
@@ -282,6 +284,26 @@ def test_rerun_replaces_the_output_and_refuses_foreign_folders(collection, tmp_p
         convert([tmp_path / "missing"], tmp_path / "x", CFG)
 
 
+def test_split_folder_lists_the_shards_and_allows_an_empty_heldout_split(collection, tmp_path):
+    out = tmp_path / "small"  # a small collection: the hash split holds none of its games out
+    r = convert([collection], out, ConvertConfig(**{**CFG.__dict__, "heldout": 0.0}))
+    assert r["splits"]["heldout"]["games"] == 0 and os.listdir(out / "heldout") == []
+    train, heldout = split_folder(out)
+    assert heldout == [] and len(train) == r["splits"]["train"]["shards"] == 3
+    assert train == sorted(train) and all(os.path.dirname(p) == str(out / "train") for p in train)
+    shutil.rmtree(out / "heldout")
+    assert split_folder(out) == (train, [])
+    r = convert([collection], tmp_path / "both", CFG)
+    train, heldout = split_folder(tmp_path / "both")
+    assert [len(train), len(heldout)] == [r["splits"][s]["shards"] for s in ("train", "heldout")]
+    with pytest.raises(ShardError, match="nowhere: no train/ directory"):
+        split_folder(tmp_path / "nowhere")
+    for p in split_folder(out)[0]:
+        os.remove(p)
+    with pytest.raises(ShardError, match=re.escape(f"{out / 'train'}: no shards")):
+        split_folder(out)
+
+
 def test_load_shards_refuses_mixed_sizes_and_corrupt_files(tmp_path):
     g9, g13 = game(9, "B E5,W D5")[1], game(13, "B D4,W K10")[1]
     save_shard(tmp_path / "nine.npz", GameSet.from_records([load_sgf_game(g9)], ["nine#0"]))
@@ -290,8 +312,11 @@ def test_load_shards_refuses_mixed_sizes_and_corrupt_files(tmp_path):
     with pytest.raises(ShardError, match="mixed board sizes.*thirteen.npz"):
         load_shards([tmp_path / "nine.npz", tmp_path / "thirteen.npz"])
     write(tmp_path / "bad" / "shard-00000.npz", b"PK\x03\x04 truncated")
-    with pytest.raises(ShardError, match="corrupt shard .*shard-00000.npz"):
+    with pytest.raises(ShardError, match="corrupt shard .*shard-00000.npz: not an .npz file"):
         load_shards(tmp_path / "bad")
+    np.save(tmp_path / "array.npy", np.zeros(3))  # a .npy file, not a shard
+    with pytest.raises(ShardError, match="array.npy: not an .npz file"):
+        load_shard(tmp_path / "array.npy")
     np.savez_compressed(tmp_path / "partial.npz", size=np.int64(9), komi=np.zeros(1, np.float32))
     with pytest.raises(ShardError, match="missing arrays"):
         load_shard(tmp_path / "partial.npz")
