@@ -91,12 +91,12 @@ that Numba's cache, which tracks one source file per function, recompiles them w
 """
 import json
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 
+from engine import atomic
 from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, M_KO, M_KO_COLOR, M_LAST, M_LAST2,
                           M_MOVES, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, _libs_after, _pass,
                           _play, _stamp, copy_into, is_legal, new_board, play)
@@ -1551,16 +1551,8 @@ def save_rollout_model(model, path):
     for g in GROUPS:
         data[f"{g}_keys"] = model.keys[g]
         data[f"{g}_weights"] = model.weights[g]
-    d = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(dir=d, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic.atomic_file(path, "wb") as f:  # a file object: savez adds no ".npz"
+        np.savez_compressed(f, **data)
 
 
 def load_rollout_model(path):

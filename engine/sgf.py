@@ -26,13 +26,13 @@ point, an illegal move) raises ``SgfError``, a ``ValueError`` whose message says
 """
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 
 from sgfmill import sgf as sgfmill_sgf
 from sgfmill.sgf_grammar import escape_text
 
+from engine import atomic
 from engine import board as fb
 from engine.board import BLACK, WHITE, PASS, M_TOMOVE
 from engine.coords import format_vertex, format_color
@@ -294,28 +294,9 @@ def game_to_sgf(state, black_name=None, white_name=None, result=None, extra=None
 
 
 def write_sgf_atomic(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename,
-    so a reader never sees half a file and a crash never leaves one."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            mode = os.stat(path).st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write ``text`` to ``path`` atomically (``engine.atomic``): a reader never sees half a
+    file and a crash never leaves one."""
+    atomic.write_text(path, text, newline="")
 
 
 def save_sgf(path, state, **info):

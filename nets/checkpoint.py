@@ -12,17 +12,17 @@ dicts, so ``torch.load(weights_only=True)`` can read it without running pickled 
     optimizer    state dict or None  optimizer state, to resume training
     extra        dict or None        caller's plain data (e.g. learning-rate schedule, games seen)
 
-``save_checkpoint`` writes a temporary file in the target's directory and renames it over the
-target (``os.replace``), so a crash never leaves a half-written checkpoint under the real name.
+``save_checkpoint`` writes through ``engine.atomic`` (a temporary file in the target's folder,
+fsync, ``os.replace``), so a crash never leaves a half-written checkpoint under the real name.
 ``load_checkpoint`` turns every way of failing (missing, unreadable, truncated, not ours, a newer
 version, a different board size than asked for, weights not matching the config) into a
 ``CheckpointError`` naming the file and the reason.
 """
 import os
-import tempfile
 
 import torch
 
+from engine import atomic
 from nets.resnet import NetConfig, build_net
 
 FORMAT = "alphago-zero-net"
@@ -47,19 +47,8 @@ def save_checkpoint(path, model, net_config, step, optimizer=None, extra=None):
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "extra": extra,
     }
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic.atomic_file(path, "wb") as f:
+        torch.save(payload, f)
 
 
 _PLAIN = (type(None), bool, int, float, str, bytes)

@@ -5,11 +5,11 @@ Self-play writes one ``games/<name>.npz`` per finished game (arrays ``planes`` u
 ``ownership`` int8[N*N] with +1 black, plus scalars ``size``, ``komi``, ``result``, ``resigned``,
 ``network_step``). ``ReplayWindow`` keeps the newest ``window`` readable games of a directory:
 
-- ``refresh()`` lists ``*.npz`` (``*.npz.tmp`` files are games still being written and never
-  read), orders them by (mtime, name) and loads the newest ones not loaded yet. A file that
-  cannot be read or does not match the format is skipped with a warning and counted in
-  ``skipped``; it is not retried until it changes (mtime or size), so one bad file warns once.
-  Games that fall out of the window are dropped.
+- ``refresh()`` lists ``*.npz`` (a game still being written has a temporary ``.tmp`` name, see
+  ``engine.atomic``, and is never read), orders them by (mtime, name) and loads the newest ones
+  not loaded yet. A file that cannot be read or does not match the format is skipped with a
+  warning and counted in ``skipped``; it is not retried until it changes (mtime or size), so one
+  bad file warns once. Games that fall out of the window are dropped.
 - ``sample(batch_size, rng)`` draws positions uniformly over all positions in the window (with
   replacement), each under a uniformly random one of the 8 board symmetries
   (``nets.features.sym_rowcol``), applied to the planes, the policy target and the ownership
@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from engine import atomic
 from nets.features import PLANES, sym_rowcol
 
 logger = logging.getLogger(__name__)
@@ -238,20 +239,16 @@ class ReplayWindow:
 
 def write_game(path, planes, policy, z, to_move, full_search, ownership, komi=7.5,
                result="?", resigned=False, network_step=0):
-    """Write one sample file in the self-play format, atomically (``<path>.tmp``, fsync,
-    rename): for tools and tests that make games outside self-play."""
+    """Write one sample file in the self-play format, atomically (``engine.atomic``): for tools
+    and tests that make games outside self-play."""
     planes = np.asarray(planes, np.uint8)
-    tmp = os.fspath(path) + ".tmp"
-    with open(tmp, "wb") as f:
+    with atomic.atomic_file(path, "wb") as f:
         np.savez_compressed(f, planes=planes, policy=np.asarray(policy, np.float32),
                             z=np.asarray(z, np.float32), to_move=np.asarray(to_move, np.int8),
                             full_search=np.asarray(full_search, bool),
                             ownership=np.asarray(ownership, np.int8), size=planes.shape[-1],
                             komi=float(komi), result=str(result), resigned=bool(resigned),
                             network_step=int(network_step))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 __all__ = ["Batch", "ReplayError", "ReplayWindow", "gather_batch", "load_game", "write_game"]

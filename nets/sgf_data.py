@@ -72,7 +72,6 @@ import argparse
 import codecs
 import hashlib
 import io
-import json
 import lzma
 import os
 import re
@@ -88,6 +87,7 @@ import numpy as np
 from numba import njit
 from sgfmill import sgf_grammar
 
+from engine import atomic
 from engine import board as fb
 from engine.board import BLACK, WHITE, PASS, M_KO, M_LAST, M_LAST2, M_PASSES, M_MOVES, M_TOMOVE
 from engine.sgf import SgfError, load_sgf_game
@@ -298,22 +298,11 @@ def game_handicap(rec):
 # -- shard files -----------------------------------------------------------------------------
 
 def save_shard(path, gs):
-    """Write ``gs`` to ``path`` with ``np.savez_compressed``, atomically (a temporary file in
-    the same folder, then a rename): a reader never sees half a shard."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:  # a file object: savez then adds no ".npz" to the name
-            np.savez_compressed(f, **gs.arrays())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write ``gs`` to ``path`` with ``np.savez_compressed``, atomically (``engine.atomic``): a
+    reader never sees half a shard."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic.atomic_file(path, "wb") as f:  # a file object: savez adds no ".npz" to the name
+        np.savez_compressed(f, **gs.arrays())
 
 
 def load_shard(path):
@@ -744,7 +733,7 @@ def convert(collections, out, cfg, progress=False):
     try:
         report = _convert_into(collections, work, cfg, progress)
         report["out"] = out
-        _write_json(os.path.join(work, "report.json"), report)
+        atomic.write_json(os.path.join(work, "report.json"), report, indent=2)
         if os.path.exists(out):
             old = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out)}.old-")
             os.rename(out, os.path.join(old, "out"))
@@ -812,14 +801,6 @@ def format_report(r):
     if r.get("out"):
         lines.append(f"report: {os.path.join(r['out'], 'report.json')}")
     return "\n".join(lines)
-
-
-def _write_json(path, obj):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".report.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def _progress_bar(enabled):

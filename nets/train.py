@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine import atomic
 from nets.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nets.replay import ReplayWindow
 from nets.resnet import NetConfig, build_net
@@ -288,35 +289,11 @@ class MetricsLog:
         self.file.close()
 
 
-def _read_run_config(run_dir):
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise SystemExit(f"{path}: not valid JSON ({e})")
-    if not isinstance(data, dict):
-        raise SystemExit(f"{path}: expected a JSON object")
-    return data
-
-
-def _write_run_config(run_dir, data):
-    path = os.path.join(run_dir, "config.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def run_config(run_dir, net=None, size=None):
     """(NetConfig, TrainConfig) of a run: config.json's ``"net"`` (and ``"train"``); a run
     without ``"net"`` gets one from ``net`` / ``size``, stored back into config.json."""
-    data = _read_run_config(run_dir)
+    path = os.path.join(run_dir, "config.json")
+    data = atomic.read_json_object(path)
     try:
         train = TrainConfig.from_dict(data.get("train", {}))
         if "net" in data:
@@ -336,7 +313,7 @@ def run_config(run_dir, net=None, size=None):
     except ValueError as e:
         raise SystemExit(str(e))
     os.makedirs(run_dir, exist_ok=True)
-    _write_run_config(run_dir, {**data, "net": net_config.to_dict()})
+    atomic.write_json(path, {**data, "net": net_config.to_dict()}, indent=2, sort_keys=True)
     return net_config, train
 
 

@@ -56,7 +56,6 @@ import collections
 import json
 import os
 import sys
-import tempfile
 import time
 import zipfile
 import zlib
@@ -66,6 +65,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine import atomic
 from nets.checkpoint import CheckpointError
 from nets import lee
 from nets.lee import (POLICY_KIND, VALUE_KIND, PolicyConfig, ValueConfig, build, load_network,
@@ -150,19 +150,9 @@ def save_value_shard(path, gs, sample_idx, z):
     sample_idx = np.asarray(sample_idx, dtype=np.int64)
     z = np.asarray(z, dtype=np.float32)
     _check_value_arrays(gs, sample_idx, z, path)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:  # a file object: savez adds no ".npz" to the name
-            np.savez_compressed(f, **gs.arrays(), sample_idx=sample_idx, z=z)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic.atomic_file(path, "wb") as f:  # a file object: savez adds no ".npz" to the name
+        np.savez_compressed(f, **gs.arrays(), sample_idx=sample_idx, z=z)
 
 
 def _check_value_arrays(gs, sample_idx, z, where):
@@ -494,29 +484,6 @@ def train(model, optimizer, data, config, start, end, device="cpu", heldout=None
 # ---------------------------------------------------------------------------------------------
 # Run directories
 
-def _read_json(path):
-    if not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise SystemExit(f"{path}: not valid JSON ({e})")
-    if not isinstance(data, dict):
-        raise SystemExit(f"{path}: expected a JSON object")
-    return data
-
-
-def _write_json(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def run_config(run_dir, command, data_dir, board_size, net=None, overrides=None):
     """(network config, LeeTrainConfig) of the run in ``run_dir``: from its config.json, or on a
     first start from ``net`` (a size name), ``board_size`` (the data's) and ``overrides``
@@ -524,7 +491,7 @@ def run_config(run_dir, command, data_dir, board_size, net=None, overrides=None)
     network or board size other than the stored one, and overrides that differ from it."""
     config_cls, _ = COMMANDS[command]
     path = os.path.join(run_dir, "config.json")
-    data = _read_json(path)
+    data = atomic.read_json_object(path)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     if data:
         if data.get("command") != command:
@@ -559,8 +526,9 @@ def run_config(run_dir, command, data_dir, board_size, net=None, overrides=None)
     except ValueError as e:
         raise SystemExit(str(e))
     os.makedirs(run_dir, exist_ok=True)
-    _write_json(path, {"command": command, "net": net_config.to_dict(),
-                       "train": train_config.to_dict(), "data": os.path.abspath(data_dir)})
+    atomic.write_json(path, {"command": command, "net": net_config.to_dict(),
+                             "train": train_config.to_dict(), "data": os.path.abspath(data_dir)},
+                      indent=2, sort_keys=True)
     return net_config, train_config
 
 

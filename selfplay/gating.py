@@ -32,19 +32,19 @@ the decision. ``record_gate`` writes it into the run's ledger:
 
 A promoted network's ``elo`` is relative to generation 0: the previous generation's plus the
 gating Elo difference (a 100% or 0% score counts as half a game lost or won, so the sum stays
-finite). The ledger is written atomically (temporary file, fsync, rename).
+finite). The ledger is written atomically (``engine.atomic``).
 """
 import datetime
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from engine import atomic
 from engine.board import BLACK, WHITE
 from engine.game import GameState, result_string
 from engine.search import Search, no_losing_pass
@@ -297,26 +297,10 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def _write_json_atomic(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, allow_nan=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def read_ledger(run_dir):
     """The run's ledger dict (an empty one when there is no ledger yet)."""
     path = os.path.join(run_dir, LEDGER)
-    if not os.path.exists(path):
-        return {"generations": [], "gates": []}
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
+    data = atomic.read_json(path, default={"generations": [], "gates": []}, error=ValueError)
     if not isinstance(data, dict) or not isinstance(data.get("generations"), list) \
             or not isinstance(data.get("gates"), list):
         raise ValueError(f"{path}: expected an object with 'generations' and 'gates' lists")
@@ -325,7 +309,7 @@ def read_ledger(run_dir):
 
 def write_ledger(run_dir, ledger):
     """Write the ledger atomically."""
-    _write_json_atomic(os.path.join(run_dir, LEDGER), ledger)
+    atomic.write_json(os.path.join(run_dir, LEDGER), ledger, indent=1, allow_nan=False)
 
 
 def start_ledger(run_dir, step, checkpoint):
@@ -351,22 +335,6 @@ def record_gate(run_dir, result, checkpoint=None):
                      "checkpoint": checkpoint or result["candidate"]})
     write_ledger(run_dir, ledger)
     return ledger
-
-
-def copy_atomic(src, dst):
-    """Copy ``src`` to ``dst`` through a temporary file in dst's folder, fsync and rename: a
-    reader sees the old file or the complete new one."""
-    tmp = dst + ".tmp"
-    try:
-        with open(src, "rb") as fi, open(tmp, "wb") as fo:
-            shutil.copyfileobj(fi, fo)
-            fo.flush()
-            os.fsync(fo.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _main(argv=None):

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine import atomic
 from engine.board import BLACK, WHITE
 from selfplay import stats
 from selfplay.lee_games import PolicyGames, play_out
@@ -208,7 +209,7 @@ class RLRun:
             raise SystemExit("the RL step needs the SL policy checkpoint (--sl)")
         os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
         os.makedirs(os.path.join(run_dir, "pool"), exist_ok=True)
-        _write_json(path, cfg.to_dict())
+        atomic.write_json(path, cfg.to_dict(), indent=2, sort_keys=True)
         self.cfg = cfg
         self.device = pick_device(cfg.device)
         self.ckpt_dir = os.path.join(run_dir, "checkpoints")
@@ -311,14 +312,6 @@ class RLRun:
                 self.log.close()
 
 
-def _write_json(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 # -- match without search ------------------------------------------------------------------
 
 def policy_match(a, b, n, games, komi=7.0, temperature=1.0, seed=0, device="cpu", batch=200):
@@ -404,7 +397,7 @@ def main(argv=None):
            "temperature": args.temperature}
     print(json.dumps(res, indent=2))
     if args.out:
-        _write_json(args.out, res)
+        atomic.write_json(args.out, res, indent=2, sort_keys=True)
     return 0
 
 

@@ -48,7 +48,6 @@ Wilson interval, the Elo difference with its interval, the SPRT state, game leng
 move, referee disagreements, the command line and the SGF paths.
 """
 import argparse
-import json
 import math
 import os
 import queue
@@ -56,13 +55,13 @@ import re
 import shlex
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from engine import atomic
 from engine.board import BLACK, PASS, RESIGN, WHITE, is_eye, rowcol
 from engine.coords import BadVertex, format_color, format_vertex, parse_vertex
 from engine.game import KO_RULES, GameState, result_string
@@ -536,7 +535,7 @@ def write_game_sgf(path, state, black_name, white_name, result, extra=None):
                                extra=extra)
         sgf.write_sgf_atomic(path, text)
     else:
-        _write_atomic(path, _minimal_sgf(state, black_name, white_name, result, extra))
+        atomic.write_text(path, _minimal_sgf(state, black_name, white_name, result, extra))
 
 
 def _minimal_sgf(state, black_name, white_name, result, extra=None):
@@ -556,19 +555,6 @@ def _minimal_sgf(state, black_name, white_name, result, extra=None):
             v = "abcdefghijklmnopqrs"[c] + "abcdefghijklmnopqrs"[r]
         moves.append(f";{format_color(m.color)}[{v}]")
     return head + "".join(moves) + ")\n"
-
-
-def _write_atomic(path, text):
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # -- the match ----------------------------------------------------------------------------
@@ -832,7 +818,7 @@ def _fmt_elo(x, sign_if_none):
 def write_summary(path, summary):
     """Write the summary as JSON (atomically: a crash never leaves half a file)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    _write_atomic(path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    atomic.write_json(path, summary, indent=2, allow_nan=False)
 
 
 # -- command line -------------------------------------------------------------------------

@@ -45,9 +45,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from selfplay.match import (MatchConfig, MatchError, PlayerSpec, _derive_seed, _write_atomic,
-                            add_settings, parse_player, run_match, settings_from_args,
-                            write_summary)
+from engine import atomic
+from selfplay.match import (MatchConfig, MatchError, PlayerSpec, _derive_seed, add_settings,
+                            parse_player, run_match, settings_from_args, write_summary)
 
 STATE = "tournament.json"
 ROUNDS = "rounds"
@@ -248,7 +248,7 @@ def open_tournament(out_dir, players, settings, games_per_pair):
                 raise MatchError(f"{path} holds a tournament with other {key}: "
                                  f"{old[key]} (now {state[key]}); use another directory")
     os.makedirs(os.path.join(out_dir, ROUNDS), exist_ok=True)
-    _write_atomic(path, json.dumps(state, indent=2) + "\n")
+    atomic.write_json(path, state, indent=2)
     return state
 
 
@@ -296,8 +296,8 @@ def write_table(out_dir, imports=(), anchor=None, order=None, aliases=None):
     table = rating_table(summaries, anchor=anchor, order=order, aliases=aliases)
     table["imported"] = list(imports)
     table["aliases"] = dict(aliases or {})
-    _write_atomic(os.path.join(out_dir, "table.json"), json.dumps(table, indent=2) + "\n")
-    _write_atomic(os.path.join(out_dir, "table.md"), format_table(table))
+    atomic.write_json(os.path.join(out_dir, "table.json"), table, indent=2)
+    atomic.write_text(os.path.join(out_dir, "table.md"), format_table(table))
     return table
 
 

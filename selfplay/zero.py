@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 import torch
 
+from engine import atomic
 from nets.checkpoint import CheckpointError, read_payload
 from nets.replay import ReplayWindow
 from nets.resnet import NetConfig
@@ -141,7 +142,7 @@ def config_path(run_dir):
 def save_config(run_dir, config):
     """Write ``config.json`` atomically."""
     os.makedirs(run_dir, exist_ok=True)
-    gating._write_json_atomic(config_path(run_dir), config.to_dict())
+    atomic.write_json(config_path(run_dir), config.to_dict(), indent=1, allow_nan=False)
 
 
 def load_config(run_dir):
@@ -149,13 +150,7 @@ def load_config(run_dir):
     path = config_path(run_dir)
     if not os.path.exists(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
+    data = atomic.read_json_object(path, error=ValueError)
     try:
         return ZeroConfig.from_dict(data)
     except (TypeError, ValueError) as e:
@@ -166,7 +161,7 @@ def load_config(run_dir):
 # State of a run, read from its files
 
 def count_games(games_dir, prefix=None):
-    """Finished games (``*.npz``; ``*.npz.tmp`` are unfinished) in ``games_dir``, or those whose
+    """Finished games (``*.npz``; unfinished ones have a ``.tmp`` name) in ``games_dir``, or those whose
     name starts with ``prefix``."""
     try:
         names = os.listdir(games_dir)
@@ -268,7 +263,7 @@ class ZeroLoop:
             if os.path.exists(self.best):
                 logger.warning("best network unusable (%s); restoring it from the ledger", e)
         if have != want["step"]:
-            gating.copy_atomic(want_path, self.best)
+            atomic.copy_file(want_path, self.best)
             logger.info("best.pt <- %s (generation %d)", want["checkpoint"], want["generation"])
         return ledger
 
@@ -388,7 +383,7 @@ class ZeroLoop:
                     "promoted" if res["promoted"] else "kept best")
         gate_log = {"score": res["score"], "promoted": float(res["promoted"])}
         if res["promoted"]:
-            gating.copy_atomic(cand_path, self.best)
+            atomic.copy_file(cand_path, self.best)
             g = ledger["generations"][-1]
             logger.info("generation %d: step %d, Elo %+.0f relative to generation 0",
                         g["generation"], g["step"], g["elo"])
@@ -475,8 +470,8 @@ class ZeroLoop:
         b.legend()
         fig.tight_layout()
         out = os.path.join(self.logs_dir, "progress.png")
-        fig.savefig(out + ".tmp.png")
-        os.replace(out + ".tmp.png", out)
+        with atomic.atomic_file(out, "wb") as f:
+            fig.savefig(f, format="png")
         plt.close(fig)
         return out
 

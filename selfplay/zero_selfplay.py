@@ -72,6 +72,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from engine import atomic
 from engine.board import BLACK, WHITE, M_TOMOVE, new_board, to_action
 from engine.game import GameState, result_string
 from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD, T_PARENT
@@ -313,22 +314,10 @@ def resign_threshold_for(games, false_rate=0.05):
 
 
 def write_npz_atomic(path, arrays):
-    """``np.savez_compressed`` to ``<path>.tmp`` in the same folder, fsync, rename to ``path``;
-    on any failure the temporary file is removed and nothing appears under ``path``."""
-    path = os.fspath(path)
-    tmp = path + ".tmp"
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """``np.savez_compressed`` to ``path`` atomically (``engine.atomic``); on any failure the
+    temporary file is removed and nothing appears under ``path``."""
+    with atomic.atomic_file(path, "wb") as f:  # a file object: savez adds no ".npz"
+        np.savez_compressed(f, **arrays)
 
 
 class SelfPlay:
