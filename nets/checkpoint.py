@@ -16,7 +16,8 @@ dicts, so ``torch.load(weights_only=True)`` can read it without running pickled 
 fsync, ``os.replace``), so a crash never leaves a half-written checkpoint under the real name.
 ``load_checkpoint`` turns every way of failing (missing, unreadable, truncated, not ours, a newer
 version, a different board size than asked for, weights not matching the config) into a
-``CheckpointError`` naming the file and the reason.
+``CheckpointError`` naming the file and the reason: ``read_payload`` checks the file,
+``build_from_payload`` the network in it (for ``nets.lee``'s networks too).
 """
 import os
 
@@ -96,28 +97,41 @@ def read_payload(path, map_location="cpu"):
     return payload
 
 
-def load_checkpoint(path, board_size=None, map_location="cpu"):
-    """Rebuild the network saved at ``path`` -> (model in eval mode, NetConfig, step, payload).
-    ``board_size``: the size the caller plays on; a checkpoint for another size is refused."""
-    payload = read_payload(path, map_location)
+def build_from_payload(path, payload, board_size=None, device="cpu",
+                       config_from_dict=NetConfig.from_dict, build=build_net):
+    """Rebuild the network of a checkpoint dict (``read_payload``) -> (model in eval mode on
+    ``device``, config). ``config_from_dict`` / ``build`` parse the ``net_config`` and build
+    the module: AlphaGo Zero's by default, ``nets.lee``'s for the Lee networks, so every
+    family refuses a bad payload with the same messages. ``board_size``: the size the caller
+    plays on; a network for another size is refused. ``path`` only names the file in the
+    ``CheckpointError``."""
     saved = int(payload["board_size"])
+    # the caller's size first: it needs no config, and answers the question the caller asked
     if board_size is not None and int(board_size) != saved:
         raise CheckpointError(f"checkpoint {path}: network is for {saved}x{saved} boards, "
                               f"asked for {int(board_size)}x{int(board_size)}")
     try:
-        config = NetConfig.from_dict(payload["net_config"])
-    except (TypeError, ValueError) as e:
+        config = config_from_dict(payload["net_config"])
+    except (TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"checkpoint {path}: bad network config ({e})") from None
     if config.board_size != saved:
         raise CheckpointError(f"checkpoint {path}: board_size {saved} disagrees with the network "
                               f"config's {config.board_size}")
-    model = build_net(config)
+    model = build(config)
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as e:
-        raise CheckpointError(f"checkpoint {path}: weights do not fit network "
+        kind = getattr(config, "KIND", "network")  # Lee configs name their kind, Zero's do not
+        raise CheckpointError(f"checkpoint {path}: weights do not fit {kind} "
                               f"{config.name} ({str(e).splitlines()[0]})") from None
-    model.to(map_location)
+    model.to(device)
     model.eval()
-    return model, config, int(payload["step"]), payload
+    return model, config
 
+
+def load_checkpoint(path, board_size=None, map_location="cpu"):
+    """Rebuild the network saved at ``path`` -> (model in eval mode, NetConfig, step, payload).
+    ``board_size``: the size the caller plays on; a checkpoint for another size is refused."""
+    payload = read_payload(path, map_location)
+    model, config = build_from_payload(path, payload, board_size, map_location)
+    return model, config, int(payload["step"]), payload

@@ -1,17 +1,24 @@
-"""``NetEvaluator``: a policy/value network as an ``engine.search`` evaluator.
+"""Policy/value networks over history stacks: ``StackNet`` and ``NetEvaluator``.
+
+``StackNet`` is what every AlphaGo Zero network user here shares: the model on its device in
+eval mode, the board-size check, growing per-row buffers, a scratch board to replay leaf paths
+on, one seeded symmetry per evaluated position and the forward pass. ``NetEvaluator`` (below,
+the ``engine.search`` evaluator of the GTP engine) and ``selfplay.zero_selfplay.BatchedNet``
+(the leaves of many self-play trees in one forward pass) are ``StackNet`` subclasses that differ
+only in where their rows come from and where the answers go.
 
 Per batch of leaves (``engine.search.LeafBatch``), with one jitted call for each step:
 
 1. history stacks of the leaves (``nets.features.leaf_stacks``): each leaf's path is replayed
    from the root board and the root's history (computed once per search) is appended;
-2. cache look-up (optional): rows whose key is cached are answered at once;
+2. cache look-up (optional, ``NetEvaluator``): rows whose key is cached are answered at once;
 3. planes of the remaining rows, each under its own random symmetry (seeded stream);
 4. one forward pass of the model under ``torch.inference_mode()``;
 5. softmax over actions, the symmetry undone on the policy, the value v in [-1, 1] (side to move)
    mapped to the win probability (v + 1) / 2 the tree expects.
 
 ``evaluate_states(states)`` does steps 2-5 for whole ``GameState`` positions (several games'
-positions in one forward pass, as self-play needs) and returns (priors, values).
+positions in one forward pass) and returns (priors, values).
 
 Cache key: ``nets.features.stack_keys``, i.e. the situation hash of the position (stones, side
 to move, ko point) mixed with the stone hashes of the 7 positions before it: exactly what the
@@ -21,6 +28,7 @@ under. The cache is LRU, ``cache_size`` entries (0 = off).
 The model is put in eval mode (batch norm uses its running statistics) and on ``device``
 (CUDA when available unless given). Torch's thread count is left to the caller.
 """
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -32,17 +40,18 @@ from nets.features import (HISTORY, PLANES, fill_planes_rows, history_stack, lea
                            stack_keys, unsymmetrize_policy_rows)
 
 
-class NetEvaluator:
-    """Evaluator protocol of ``engine.search``: priors and values from a network."""
+class StackNet:
+    """A model mapping float32[B, 17, N, N] to (policy logits [B, N*N+1], value [B] in [-1, 1],
+    ...), fed from history stacks int8[rows, HISTORY, (N+2)^2]: the part the search evaluator
+    and batched self-play share.
 
-    uses_value = True
-    uses_rollout = False
-    independent_samples = False  # the same leaf twice gives the same answer (up to symmetry)
+    ``seed`` seeds the symmetry stream as ``np.random.default_rng(seed)`` does (an int or a
+    sequence of ints), so each subclass keeps the stream its games were recorded with."""
 
-    def __init__(self, model, board_size, device=None, random_symmetry=True, seed=0, cache_size=0):
-        cfg = getattr(model, "config", None)
-        if cfg is not None and cfg.board_size != board_size:
-            raise ValueError(f"network is for {cfg.board_size}x{cfg.board_size} boards, "
+    def __init__(self, model, board_size, device=None, random_symmetry=True, seed=0):
+        size = getattr(getattr(model, "config", None), "board_size", None)
+        if size is not None and size != board_size:
+            raise ValueError(f"network is for {size}x{size} boards, "
                              f"evaluator asked for {board_size}x{board_size}")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -51,28 +60,88 @@ class NetEvaluator:
         self.n = int(board_size)
         self.random_symmetry = bool(random_symmetry)
         self.rng = np.random.default_rng(seed)  # one symmetry per evaluated position
-        self.cache_size = int(cache_size)
-        self.cache = OrderedDict()  # key -> (priors float32[N*N+1], win probability)
-        self.hits = 0  # cache hits so far
+        self.calls = 0  # forward passes so far
         self.evaluated = 0  # positions sent through the network so far
-        self._cap = 0
-        self._root_state = None  # the GameState the root stack belongs to
-        self._root_stack = None  # history stack of the search root
+        self.forward_s = 0.0  # seconds inside the forward passes
+        self._cap = 0  # rows the buffers hold; they only grow, so steady batches allocate nothing
         self._scratch = new_board(self.n)  # board the leaf paths are replayed on
 
     # -- buffers ----------------------------------------------------------------------------
     def _buffers(self, rows):
         if rows > self._cap:
             self._cap = max(rows, 2 * self._cap)
-            n, ww = self.n, (self.n + 2) ** 2
-            self._stacks = np.zeros((self._cap, HISTORY, ww), dtype=np.int8)
-            self._keys = np.zeros(self._cap, dtype=np.int64)
-            self._planes = np.zeros((self._cap, PLANES, n, n), dtype=np.float32)
-            self._priors = np.zeros((self._cap, n * n + 1), dtype=np.float32)
+            self._allocate(self._cap)
+
+    def _allocate(self, cap):
+        """(Re)create the per-row buffers for ``cap`` rows; subclasses add their own."""
+        n, ww = self.n, (self.n + 2) ** 2
+        self._stacks = np.zeros((cap, HISTORY, ww), dtype=np.int8)  # history stack of each row
+        self._planes = np.zeros((cap, PLANES, n, n), dtype=np.float32)  # NCHW network input
+        self._priors = np.zeros((cap, n * n + 1), dtype=np.float32)  # policy, symmetry undone
 
     def _check_size(self, n):
         if n != self.n:
             raise ValueError(f"evaluator is for {self.n}x{self.n} boards, got a {n}x{n} position")
+
+    # -- rows -------------------------------------------------------------------------------
+    def _replay_leaves(self, tree, leaf, count, root_board, root_stack, out):
+        """History stacks of ``count`` leaves of ``tree`` into out[:count] (one jitted call)."""
+        leaf_stacks(tree[mcts.T_PARENT], tree[mcts.T_MOVE], leaf, count, root_board, root_stack,
+                    self._scratch, out)
+
+    def forward(self, planes):
+        """(probabilities float32[B, N*N+1], win probabilities float32[B]) of planes
+        float32[B, 17, N, N], as the network sees them (no symmetry undone)."""
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            x = torch.from_numpy(planes).to(self.device, non_blocking=True)
+            logits, value = self.model(x)[:2]
+            probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+            wins = ((value.float().reshape(-1) + 1.0) * 0.5).clamp_(0.0, 1.0).cpu().numpy()
+        self.forward_s += time.perf_counter() - t0
+        self.calls += 1
+        self.evaluated += planes.shape[0]
+        return probs, wins
+
+    def _forward_rows(self, stacks, to_move, rows, out_priors, out_values):
+        """One forward pass over stacks[rows] (for to_move[rows]), each row under its own
+        symmetry: priors into out_priors[rows], win probabilities into out_values[rows].
+        Returns (priors float32[m, N*N+1], wins float32[m]) in the order of ``rows``; the
+        priors are a view of a buffer, valid until the next call."""
+        m = len(rows)
+        if self.random_symmetry:
+            syms = self.rng.integers(0, 8, size=m).astype(np.int64)
+        else:
+            syms = np.zeros(m, dtype=np.int64)
+        planes = self._planes[:m]  # [m, 17, N, N]
+        fill_planes_rows(stacks, to_move, rows, syms, self.n, planes)
+        probs, wins = self.forward(planes)
+        priors = self._priors[:m]
+        unsymmetrize_policy_rows(probs, syms, m, self.n, priors)
+        out_priors[rows] = priors
+        out_values[rows] = wins
+        return priors, wins
+
+
+class NetEvaluator(StackNet):
+    """Evaluator protocol of ``engine.search``: priors and values from a network, with an
+    optional LRU cache of answers."""
+
+    uses_value = True
+    uses_rollout = False
+    independent_samples = False  # the same leaf twice gives the same answer (up to symmetry)
+
+    def __init__(self, model, board_size, device=None, random_symmetry=True, seed=0, cache_size=0):
+        super().__init__(model, board_size, device, random_symmetry, seed)
+        self.cache_size = int(cache_size)
+        self.cache = OrderedDict()  # key -> (priors float32[N*N+1], win probability)
+        self.hits = 0  # cache hits so far
+        self._root_state = None  # the GameState the root stack belongs to
+        self._root_stack = None  # history stack of the search root
+
+    def _allocate(self, cap):
+        super()._allocate(cap)
+        self._keys = np.zeros(cap, dtype=np.int64)  # cache key of each row
 
     # -- core -------------------------------------------------------------------------------
     def _run(self, stacks, to_move, metas, count, out_priors, out_values):
@@ -93,25 +162,9 @@ class NetEvaluator:
                     out_values[i] = hit[1]
                     self.hits += 1
             todo = np.array(miss, dtype=np.int64)
-        m = len(todo)
-        if m == 0:
+        if len(todo) == 0:
             return
-        if self.random_symmetry:
-            syms = self.rng.integers(0, 8, size=m).astype(np.int64)
-        else:
-            syms = np.zeros(m, dtype=np.int64)
-        planes = self._planes[:m]
-        fill_planes_rows(stacks, to_move, todo, syms, self.n, planes)
-        with torch.inference_mode():
-            x = torch.from_numpy(planes).to(self.device, non_blocking=True)
-            logits, value, _ = self.model(x)
-            probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
-            wins = ((value.float() + 1.0) * 0.5).clamp_(0.0, 1.0).cpu().numpy()
-        priors = self._priors[:m]
-        unsymmetrize_policy_rows(probs, syms, m, self.n, priors)
-        out_priors[todo] = priors
-        out_values[todo] = wins
-        self.evaluated += m
+        priors, wins = self._forward_rows(stacks, to_move, todo, out_priors, out_values)
         if self.cache_size > 0:
             for j, i in enumerate(todo):
                 self.cache[int(keys[i])] = (priors[j].copy(), float(wins[j]))
@@ -137,9 +190,8 @@ class NetEvaluator:
             self._root_state = batch.root_state
             self._root_stack = history_stack(batch.root_state)
         self._buffers(k)
-        tree = batch.tree
-        leaf_stacks(tree[mcts.T_PARENT], tree[mcts.T_MOVE], batch.leaf, k,
-                    batch.root_state.board, self._root_stack, self._scratch, self._stacks)
+        self._replay_leaves(batch.tree, batch.leaf, k, batch.root_state.board, self._root_stack,
+                            self._stacks)
         metas = batch.boards[8]
         to_move = metas[:k, M_TOMOVE]
         self._run(self._stacks, to_move, metas, k, batch.priors, batch.value)

@@ -43,7 +43,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nets.checkpoint import CheckpointError, read_payload, save_checkpoint
+from nets.checkpoint import CheckpointError, build_from_payload, read_payload, save_checkpoint
 
 POLICY_KIND = "lee-policy"  # net_config["kind"] of a policy network checkpoint
 VALUE_KIND = "lee-value"  # net_config["kind"] of a value network checkpoint
@@ -244,25 +244,7 @@ def load_network(path, kind=None, board_size=None, device="cpu"):
     ``kind``: POLICY_KIND or VALUE_KIND to insist on; ``board_size``: the size the caller plays
     on. Every way of failing is a ``CheckpointError`` naming the file."""
     payload = read_network_payload(path, kind, device)
-    try:
-        config = config_from_dict(payload["net_config"])
-    except (TypeError, ValueError, AttributeError) as e:
-        raise CheckpointError(f"checkpoint {path}: bad network config ({e})") from None
-    saved = int(payload["board_size"])
-    if saved != config.board_size:
-        raise CheckpointError(f"checkpoint {path}: board_size {saved} disagrees with the network "
-                              f"config's {config.board_size}")
-    if board_size is not None and int(board_size) != saved:
-        raise CheckpointError(f"checkpoint {path}: network is for {saved}x{saved} boards, "
-                              f"asked for {int(board_size)}x{int(board_size)}")
-    model = build(config)
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"checkpoint {path}: weights do not fit {config.KIND} "
-                              f"{config.name} ({str(e).splitlines()[0]})") from None
-    model.to(device)
-    model.eval()
+    model, config = build_from_payload(path, payload, board_size, device, config_from_dict, build)
     return model, config, int(payload["step"]), payload
 
 

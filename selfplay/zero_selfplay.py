@@ -73,13 +73,13 @@ import numpy as np
 import torch
 
 from engine import atomic
-from engine.board import BLACK, WHITE, M_TOMOVE, new_board, to_action
+from engine.board import BLACK, WHITE, M_TOMOVE, to_action
 from engine.game import GameState, result_string
-from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD, T_PARENT
+from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD
 from engine.search import Search, SearchConfig, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
-from nets.features import (HISTORY, PLANES, fill_planes, fill_planes_rows, history_stack,
-                           leaf_stacks, unsymmetrize_policy_rows)
+from nets.evaluator import StackNet
+from nets.features import PLANES, fill_planes, history_stack
 
 
 @dataclass(frozen=True)
@@ -163,47 +163,22 @@ class SharedNetSlot:
                            "Search.run")
 
 
-class BatchedNet:
+class BatchedNet(StackNet):
     """Answers the leaf batches of many searches with one forward pass of ``model`` (a module
-    mapping float32[B, 17, N, N] to (policy logits [B, N*N+1], value [B] in [-1, 1], ...))."""
+    mapping float32[B, 17, N, N] to (policy logits [B, N*N+1], value [B] in [-1, 1], ...)).
+    Terminal leaves get no network row: the tree scores them exactly."""
 
     def __init__(self, model, board_size, device=None, random_symmetry=True, seed=0):
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        self.n = int(board_size)
-        self.random_symmetry = bool(random_symmetry)
-        self.rng = np.random.default_rng([int(seed), 7])  # one symmetry per evaluated position
-        self.calls = 0  # forward passes so far
-        self.evaluated = 0  # positions through the network so far
-        self.forward_s = 0.0  # seconds inside the forward passes
-        self._cap = 0
-        self._scratch = new_board(self.n)  # board the leaf paths are replayed on
+        # its own stream, unlike NetEvaluator's: a seed keeps replaying the games it always did
+        super().__init__(model, board_size, device, random_symmetry, [int(seed), 7])
 
-    def _buffers(self, rows):
-        if rows > self._cap:
-            self._cap = max(rows, 2 * self._cap)
-            n, ww = self.n, (self.n + 2) ** 2
-            self._stacks = np.zeros((self._cap, HISTORY, ww), dtype=np.int8)
-            self._to_move = np.zeros(self._cap, dtype=np.int64)
-            self._planes = np.zeros((self._cap, PLANES, n, n), dtype=np.float32)
-            self._priors = np.zeros((self._cap, n * n + 1), dtype=np.float32)
-            self._all_priors = np.zeros((self._cap, n * n + 1), dtype=np.float32)
-            self._all_values = np.zeros(self._cap, dtype=np.float32)
-
-    def forward(self, planes):
-        """(probabilities float32[B, N*N+1], win probabilities float32[B]) of planes."""
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            x = torch.from_numpy(planes).to(self.device, non_blocking=True)
-            logits, value = self.model(x)[:2]
-            probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
-            wins = ((value.float().reshape(-1) + 1.0) * 0.5).clamp_(0.0, 1.0).cpu().numpy()
-        self.forward_s += time.perf_counter() - t0
-        self.calls += 1
-        self.evaluated += planes.shape[0]
-        return probs, wins
+    def _allocate(self, cap):
+        super()._allocate(cap)
+        n = self.n
+        self._to_move = np.zeros(cap, dtype=np.int64)  # side to move of each leaf
+        # answers of every leaf, in items order (terminal ones included, as 0 / 0.5)
+        self._all_priors = np.zeros((cap, n * n + 1), dtype=np.float32)
+        self._all_values = np.zeros(cap, dtype=np.float32)
 
     def evaluate(self, items):
         """Fill priors and values of every ``(search, batch, root_stack)`` in ``items``: the
@@ -217,28 +192,16 @@ class BatchedNet:
         off = 0
         for s, bt, root_stack in items:
             k = bt.count
-            tree = s.tree
-            leaf_stacks(tree[T_PARENT], tree[T_MOVE], bt.leaf, k, s.root_board, root_stack,
-                        self._scratch, stacks[off:off + k])
+            self._replay_leaves(s.tree, bt.leaf, k, s.root_board, root_stack, stacks[off:off + k])
             to_move[off:off + k] = bt.boards[8][:k, M_TOMOVE]
             terminal[off:off + k] = bt.terminal[:k] != 0
             off += k
         rows = np.flatnonzero(~terminal).astype(np.int64)  # terminal leaves are scored exactly
-        m = len(rows)
         priors, values = self._all_priors[:total], self._all_values[:total]
         priors[:] = 0.0
         values[:] = 0.5
-        if m:
-            if self.random_symmetry:
-                syms = self.rng.integers(0, 8, size=m).astype(np.int64)
-            else:
-                syms = np.zeros(m, dtype=np.int64)
-            planes = self._planes[:m]
-            fill_planes_rows(stacks, to_move, rows, syms, self.n, planes)
-            probs, wins = self.forward(planes)
-            unsymmetrize_policy_rows(probs, syms, m, self.n, self._priors)
-            priors[rows] = self._priors[:m]
-            values[rows] = wins
+        if len(rows):
+            self._forward_rows(stacks, to_move, rows, priors, values)
         off = 0
         for _, bt, _ in items:
             k = bt.count

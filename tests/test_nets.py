@@ -154,6 +154,40 @@ def test_bad_checkpoints_raise_checkpoint_error(tmp_path):
     load_checkpoint(good, board_size=9)  # the good file is untouched by all of this
 
 
+@pytest.mark.parametrize("family", ["zero", "lee"])
+def test_payloads_that_do_not_build_a_network_are_refused_alike(tmp_path, family):
+    """``build_from_payload`` serves both network families: a bad config, a board size that
+    disagrees with the config and weights of another network are named the same way."""
+    from nets import lee
+    if family == "zero":
+        net, load, kind = tiny(5), load_checkpoint, "network"
+        save_checkpoint(tmp_path / "good.pt", net, net.config, step=1)
+    else:
+        torch.manual_seed(0)
+        config = lee.PolicyConfig.from_name("l3k8", board_size=5)
+        net, load, kind = lee.build(config), lee.load_network, "lee-policy"
+        lee.save_policy(tmp_path / "good.pt", net, config, step=1)
+    payload = torch.load(tmp_path / "good.pt", weights_only=True)
+
+    def broken(**fields):
+        path = tmp_path / "broken.pt"
+        torch.save({**payload, **fields}, path)
+        return path
+
+    with pytest.raises(CheckpointError, match=r"broken.pt: bad network config"):
+        load(broken(net_config={**payload["net_config"], "board_size": -1}))
+    with pytest.raises(CheckpointError, match="board_size 7 disagrees with the network config's 5"):
+        load(broken(board_size=7))
+    with pytest.raises(CheckpointError, match=r"network is for 7x7 boards, asked for 5x5"):
+        load(broken(board_size=7), board_size=5)  # the caller's size is checked first
+    with pytest.raises(CheckpointError, match=f"weights do not fit {kind} {net.config.name}"):
+        load(broken(model={"w": torch.zeros(1)}))
+    model = load(tmp_path / "good.pt", board_size=5)[0]
+    assert not model.training
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                  net.state_dict().values()))
+
+
 def test_failed_save_keeps_the_old_checkpoint(tmp_path):
     net = tiny(9)
     path = tmp_path / "net.pt"

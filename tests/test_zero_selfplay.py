@@ -17,6 +17,8 @@ from engine.diagram import state_from_diagram
 from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD, T_PRIOR, T_WV
 from engine.search import Search, SearchConfig, UniformEvaluator
 from engine.sgf import load_sgf_game
+from nets.evaluator import NetEvaluator
+from nets.features import history_stack
 from nets.resnet import NetConfig, build_net
 from selfplay import zero_selfplay as zs
 from selfplay.zero_selfplay import SelfPlayConfig, run_selfplay
@@ -174,6 +176,39 @@ def step_search(seed=3, **kw):
     base = dict(threads=1, seed=seed, early_stop=False, expand_threshold=1, batch_size=8)
     base.update(kw)
     return Search(SearchConfig(**base), UniformEvaluator(value=0.3))
+
+
+def test_batched_net_answers_a_leaf_batch_as_the_net_evaluator_does():
+    """Both are ``StackNet``s: the same leaves under the same symmetry stream get the same
+    priors and values, to the bit, whether self-play or the GTP search asks."""
+    st = state_from_diagram("""
+        . . . . .
+        . X O . .
+        . . X . .
+        . . . . .
+        . . . . .
+    """, to_move=WHITE)
+    net = tiny_net()
+    batched = zs.BatchedNet(net, N, "cpu", random_symmetry=True, seed=0)
+    single = NetEvaluator(net, N, device="cpu", random_symmetry=True)
+    s = Search(cfg().search_config(5), zs.SharedNetSlot())
+    s.prepare(st, WHITE)
+    root_stack = history_stack(s.root_state)
+    for _ in range(4):  # grow the tree so that the compared leaves lie a few moves deep
+        bt = s.begin_batch(4)
+        batched.evaluate([(s, bt, root_stack)])
+        s.finish_batch(bt)
+    bt = s.begin_batch(4)
+    k = bt.count
+    assert k == 4 and not bt.terminal[:k].any()  # every row goes through the network
+    batched.rng, single.rng = np.random.default_rng(11), np.random.default_rng(11)
+    batched.evaluate([(s, bt, root_stack)])
+    priors, values = bt.priors[:k].copy(), bt.value[:k].copy()
+    bt.priors[:k], bt.value[:k] = 0.0, 0.0
+    single.evaluate(bt)
+    assert np.array_equal(bt.priors[:k], priors) and np.array_equal(bt.value[:k], values)
+    assert np.allclose(priors.sum(axis=1), 1.0, atol=1e-5)
+    s.abort_batch(bt)
 
 
 def test_begin_finish_batches_build_the_same_tree_as_run():
