@@ -699,6 +699,10 @@ class MCTSPlayer(Player):
             if seconds is not None:
                 seconds = max(0.0, seconds - (time.perf_counter() - t0))
             s.run(visits=budget.visits, seconds=seconds, on_info=on_info)
+            if not s.ranked() and s._root_children():
+                # the clock ran out before any move got a visit (a slow first move: loading
+                # networks, compiling): a few simulations beat answering pass on an open board
+                s.run(visits=max(1, self.config.batch_size), early_stop=False)
             ranked = s.ranked()
             if not ranked:
                 return PASS

@@ -235,6 +235,14 @@ def test_never_passes_into_a_tromp_taylor_loss(komi):
         assert format_vertex(move, 5) == "C5"
 
 
+def test_a_move_out_of_time_before_any_visit_still_plays_on_the_board():
+    # a slow first move (networks loading, kernels compiling) can use up the whole clock
+    st = GameState(9, komi=7.0)
+    move = rollout_player().genmove(st, BLACK, Budget(seconds=0.0))
+    assert move not in (PASS, RESIGN)
+    assert st.is_legal(BLACK, move)
+
+
 def test_tree_reuse_keeps_the_played_line():
     st = GameState(7, komi=7.0)
     s = fake_search(value=0.5)
