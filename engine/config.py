@@ -23,7 +23,8 @@ Checks
 ``__post_init__`` lists ``(condition, message)`` pairs and passes them to
 ``check(type(self).__name__, [...])``: the first failing one raises
 ``ValueError("<ClassName>: <message>")``, so the error says which settings are wrong and why,
-e.g. ``TrainConfig: momentum must be in [0, 1)``.
+e.g. ``TrainConfig: momentum must be in [0, 1)``. ``positive(self, "a", "b")`` and
+``not_negative(self, ...)`` give the common pairs ("a must be positive", ...) for a list.
 """
 from dataclasses import asdict, fields
 
@@ -34,6 +35,16 @@ def check(owner, checks):
     for ok, message in checks:
         if not ok:
             raise ValueError(f"{owner}: {message}")
+
+
+def positive(config, *names):
+    """``(value > 0, "<name> must be positive")`` for each named field of ``config``."""
+    return [(getattr(config, name) > 0, f"{name} must be positive") for name in names]
+
+
+def not_negative(config, *names):
+    """``(value >= 0, "<name> must not be negative")`` for each named field of ``config``."""
+    return [(getattr(config, name) >= 0, f"{name} must not be negative") for name in names]
 
 
 def from_fields(cls, d, what):

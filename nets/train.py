@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from engine import atomic
-from engine.config import Config, check
+from engine.config import Config, check, not_negative, positive
 from nets.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nets.replay import ReplayWindow
 from nets.resnet import NetConfig, build_net
@@ -72,18 +72,14 @@ class TrainConfig(Config):
         object.__setattr__(self, "lr_boundaries", tuple(int(b) for b in self.lr_boundaries))
         object.__setattr__(self, "lr_values", tuple(float(v) for v in self.lr_values))
         check(type(self).__name__, [
-            (self.batch_size >= 1, "batch_size must be positive"),
+            *positive(self, "batch_size", "steps_per_generation", "window_games", "log_every"),
             (len(self.lr_values) == len(self.lr_boundaries) + 1,
              "lr_values needs one value more than lr_boundaries"),
             (list(self.lr_boundaries) == sorted(set(self.lr_boundaries)),
              "lr_boundaries must be strictly increasing"),
             (all(v > 0 for v in self.lr_values), "learning rates must be positive"),
             (0.0 <= self.momentum < 1.0, "momentum must be in [0, 1)"),
-            (self.l2_c >= 0.0, "l2_c must not be negative"),
-            (self.steps_per_generation >= 1, "steps_per_generation must be positive"),
-            (self.window_games >= 1, "window_games must be positive"),
-            (self.ownership_weight >= 0.0, "ownership_weight must not be negative"),
-            (self.log_every >= 1, "log_every must be positive"),
+            *not_negative(self, "l2_c", "ownership_weight"),
         ])
 
     def to_dict(self):

@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 
 from engine import atomic
-from engine.config import Config, check
+from engine.config import Config, check, not_negative, positive
 from nets.checkpoint import CheckpointError
 from nets import lee
 from nets.lee import (POLICY_KIND, VALUE_KIND, PolicyConfig, ValueConfig, build, load_network,
@@ -102,16 +102,10 @@ class LeeTrainConfig(Config):
 
     def __post_init__(self):
         check(type(self).__name__, [
-            (self.batch_size >= 1, "batch_size must be positive"),
-            (self.lr > 0, "lr must be positive"),
-            (self.lr_halve_every >= 1, "lr_halve_every must be positive"),
+            *positive(self, "batch_size", "lr", "lr_halve_every", "checkpoint_every",
+                      "keep_checkpoints", "eval_every", "eval_positions", "log_every"),
             (0.0 <= self.momentum < 1.0, "momentum must be in [0, 1)"),
-            (self.weight_decay >= 0.0, "weight_decay must not be negative"),
-            (self.checkpoint_every >= 1, "checkpoint_every must be positive"),
-            (self.keep_checkpoints >= 1, "keep_checkpoints must be positive"),
-            (self.eval_every >= 1, "eval_every must be positive"),
-            (self.eval_positions >= 1, "eval_positions must be positive"),
-            (self.log_every >= 1, "log_every must be positive"),
+            *not_negative(self, "weight_decay"),
         ])
 
 

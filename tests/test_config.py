@@ -3,10 +3,11 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 
-from engine.config import Config, check, from_fields
+from engine.config import Config, check, from_fields, not_negative, positive
 from engine.search import SearchConfig
 from nets.lee import PolicyConfig, ValueConfig
 from nets.resnet import NetConfig
@@ -34,6 +35,16 @@ def test_check_raises_for_the_first_failing_check_with_the_owner():
     with pytest.raises(ValueError) as e:
         check("Owner", [(True, "a"), (False, "b failed"), (False, "c failed")])
     assert str(e.value) == "Owner: b failed"
+
+
+def test_positive_and_not_negative_name_each_field():
+    v = SimpleNamespace(zero=0, minus=-0.5, one=1)
+    assert positive(v, "one", "zero", "minus") == [
+        (True, "one must be positive"), (False, "zero must be positive"),
+        (False, "minus must be positive")]
+    assert not_negative(v, "one", "zero", "minus") == [
+        (True, "one must not be negative"), (True, "zero must not be negative"),
+        (False, "minus must not be negative")]
 
 
 def test_from_fields_refuses_unknown_keys_and_builds_the_rest():
@@ -120,7 +131,11 @@ def test_stored_payloads_of_earlier_versions_still_load():
 CHECKS = [  # (building a bad config, how its error starts)
     (lambda: NetConfig(block_kind="odd"), "NetConfig: block_kind must be one of"),
     (lambda: TrainConfig(momentum=1.0), "TrainConfig: momentum must be in [0, 1)"),
+    (lambda: TrainConfig(window_games=0), "TrainConfig: window_games must be positive"),
+    (lambda: TrainConfig(l2_c=-1e-4), "TrainConfig: l2_c must not be negative"),
     (lambda: LeeTrainConfig(lr=0), "LeeTrainConfig: lr must be positive"),
+    (lambda: LeeTrainConfig(eval_every=0), "LeeTrainConfig: eval_every must be positive"),
+    (lambda: LeeTrainConfig(weight_decay=-1), "LeeTrainConfig: weight_decay must not be negative"),
     (lambda: PolicyConfig(layers=1), "PolicyConfig: layers must be at least 2"),
     (lambda: ValueConfig(layers=1), "ValueConfig: layers must be at least 2"),
     (lambda: ValueConfig(hidden=0), "ValueConfig: hidden must be positive, got 0"),
@@ -129,6 +144,7 @@ CHECKS = [  # (building a bad config, how its error starts)
     (lambda: LoopConfig(resign_window=1), "LoopConfig: resign_window must be at least"),
     (lambda: SearchConfig(c_puct=0), "SearchConfig: c_puct must be positive"),
     (lambda: RolloutTrainConfig(beta1=1.0), "TrainConfig: Adam betas must be in [0, 1)"),
+    (lambda: RolloutTrainConfig(cache_mb=-1), "TrainConfig: cache_mb must not be negative"),
 ]
 
 
