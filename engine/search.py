@@ -48,6 +48,7 @@ import numpy as np
 from engine import mcts
 from engine.board import (BLACK, PASS, RESIGN, M_KO, M_KO_COLOR, M_TOMOVE, copy_board, is_eye,
                           new_board, play)
+from engine.config import check
 from engine.mcts import (F_DISABLED, F_TERMINAL, T_COUNT, T_FIRST, T_FLAGS, T_META, T_MOVE,
                          T_N, T_NCHILD, T_NR, T_PRIOR, T_REFUSED, T_VL, T_WS)
 from engine.player import Budget, MoveInfo, Player, RandomPlayer
@@ -82,7 +83,7 @@ class SearchConfig:
     ownership_visits: int = 800  # playouts behind ownership() (dead stones)
 
     def __post_init__(self):
-        checks = [
+        check(type(self).__name__, [
             (self.c_puct > 0, "c_puct must be positive"),
             (self.fpu_reduction >= 0, "fpu_reduction must not be negative"),
             (self.fpu_value <= 1, "fpu_value must be <= 1 (negative = use fpu_reduction)"),
@@ -103,10 +104,7 @@ class SearchConfig:
             (self.default_visits >= 1, "default_visits must be at least 1"),
             (self.info_interval_s > 0, "info_interval_s must be positive"),
             (self.ownership_visits >= 1, "ownership_visits must be at least 1"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+        ])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,12 +37,13 @@ is refused by name. ``save_policy`` / ``save_network`` write one, ``load_policy(
 the raw dict (weights, optimizer state, extra) for a trainer that resumes.
 """
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine.config import Config, check, from_fields
 from nets.checkpoint import CheckpointError, build_from_payload, read_payload, save_checkpoint
 
 POLICY_KIND = "lee-policy"  # net_config["kind"] of a policy network checkpoint
@@ -51,7 +52,7 @@ _NAME = re.compile(r"l(\d+)k(\d+)")
 
 
 @dataclass(frozen=True)
-class PolicyConfig:
+class PolicyConfig(Config):
     """Shape of one policy network (the SL and the RL policy share it)."""
     board_size: int = 19  # N: board the network plays on (the per-point bias depends on it)
     layers: int = 13  # convolution layers, the 1x1 output layer included (paper: 13)
@@ -61,16 +62,13 @@ class PolicyConfig:
     KIND = POLICY_KIND  # class constant, not a field: the kind stored in checkpoints
 
     def __post_init__(self):
-        checks = [
+        check(type(self).__name__, [
             (2 <= self.board_size <= 19, f"board_size must be 2..19, got {self.board_size}"),
             (self.layers >= 2, f"layers must be at least 2 (the 5x5 and the 1x1 layer), "
                                f"got {self.layers}"),
             (self.filters >= 1, f"filters must be positive, got {self.filters}"),
             (self.in_planes >= 1, f"in_planes must be positive, got {self.in_planes}"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(f"{type(self).__name__}: {msg}")
+        ])
 
     @property
     def name(self):
@@ -88,7 +86,7 @@ class PolicyConfig:
                    **options)
 
     def to_dict(self):
-        return {"kind": self.KIND, **asdict(self)}
+        return {"kind": self.KIND, **super().to_dict()}
 
     @classmethod
     def from_dict(cls, d):
@@ -97,11 +95,7 @@ class PolicyConfig:
         kind = d.pop("kind", None)
         if kind != cls.KIND:
             raise ValueError(f"a {kind or 'AlphaGo Zero'} network config, expected {cls.KIND}")
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise ValueError(f"unknown {cls.KIND} config fields {bad}")
-        return cls(**d)
+        return from_fields(cls, d, f"{cls.KIND} config")
 
 
 @dataclass(frozen=True)
@@ -114,8 +108,8 @@ class ValueConfig(PolicyConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.hidden < 1:
-            raise ValueError(f"ValueConfig: hidden must be positive, got {self.hidden}")
+        check(type(self).__name__,
+              [(self.hidden >= 1, f"hidden must be positive, got {self.hidden}")])
 
 
 def _he_init(conv):

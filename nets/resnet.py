@@ -33,18 +33,20 @@ per-channel bias [B, C', 1, 1] added back: every point sees whole-board context 
 blocks of 64 channels; ``"tiny"`` is b1c8, for tests.
 """
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from engine.config import Config, check
 
 BLOCK_KINDS = ("classic", "preact", "bottleneck", "wide")
 NAMED_SIZES = {"tiny": (1, 8)}  # names that are not of the form b<blocks>c<channels>
 
 
 @dataclass(frozen=True)
-class NetConfig:
+class NetConfig(Config):
     """Shape of one dual-headed residual network."""
     board_size: int = 19  # N: the board the network plays on (input and policy sizes depend on it)
     in_planes: int = 17  # input feature planes (AlphaGo Zero: 8 own + 8 opponent + colour)
@@ -55,8 +57,10 @@ class NetConfig:
     ownership: bool = False  # add the ownership head (final owner of each point)
     global_pooling: bool = False  # add global-pooling biases in every third block
 
+    WHAT = "network config"  # class constant, not a field: "unknown network config fields"
+
     def __post_init__(self):
-        checks = [
+        check(type(self).__name__, [
             (2 <= self.board_size <= 19, f"board_size must be 2..19, got {self.board_size}"),
             (self.in_planes >= 1, "in_planes must be positive"),
             (self.blocks >= 0, "blocks must not be negative"),
@@ -64,10 +68,7 @@ class NetConfig:
             (self.block_kind in BLOCK_KINDS,
              f"block_kind must be one of {BLOCK_KINDS}, got {self.block_kind!r}"),
             (self.value_hidden >= 1, "value_hidden must be positive"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+        ])
 
     @property
     def name(self):
@@ -87,18 +88,6 @@ class NetConfig:
                                  f"(e.g. b6c64) or one of {sorted(NAMED_SIZES)}")
             blocks, channels = int(m.group(1)), int(m.group(2))
         return cls(board_size=board_size, blocks=blocks, channels=channels, **options)
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        """Inverse of ``to_dict``; unknown keys are an error (a newer format)."""
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise ValueError(f"unknown network config fields {bad}")
-        return cls(**d)
 
 
 def _conv_bn(cin, cout, k):

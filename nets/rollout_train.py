@@ -65,6 +65,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from engine.config import check, not_negative
 from engine.rollout_policy import (GROUPS, MAX_FEATURES, RolloutModel, canonical_pat3_table,
                                    extract_chunk, harvest_chunk)
 
@@ -85,17 +86,13 @@ class TrainConfig:
     log_every_s: float = 10.0  # seconds between progress lines
 
     def __post_init__(self):
-        checks = [(self.min_count >= 1, "min_count must be at least 1"),
-                  (self.epochs >= 0, "epochs must not be negative"),
-                  (self.lr > 0, "lr must be positive"),
-                  (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must be in [0, 1)"),
-                  (self.l2 >= 0, "l2 must not be negative"),
-                  (self.batch_positions >= 1, "batch_positions must be at least 1"),
-                  (self.chunk_games >= 0, "chunk_games must not be negative"),
-                  (self.cache_mb >= 0, "cache_mb must not be negative")]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+        check(type(self).__name__, [
+            (self.min_count >= 1, "min_count must be at least 1"),
+            (self.lr > 0, "lr must be positive"),
+            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must be in [0, 1)"),
+            (self.batch_positions >= 1, "batch_positions must be at least 1"),
+            *not_negative(self, "epochs", "l2", "chunk_games", "cache_mb"),
+        ])
 
 
 @dataclass

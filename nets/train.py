@@ -38,20 +38,21 @@ import os
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from engine import atomic
+from engine.config import Config, check, not_negative, positive
 from nets.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nets.replay import ReplayWindow
 from nets.resnet import NetConfig, build_net
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Config):
     """Optimisation settings (defaults: a small 9x9 run; the paper's values in comments)."""
     batch_size: int = 256  # positions per SGD step (paper: 2048 = 64 GPUs x 32)
     lr_boundaries: tuple = (100_000, 300_000)  # steps at which the learning rate drops
@@ -64,42 +65,27 @@ class TrainConfig:
     seed: int = 0  # seeds network initialisation and the batch stream
     log_every: int = 10  # steps between metric log lines
 
+    WHAT = "training config"  # class constant, not a field: "unknown training config fields"
+
     def __post_init__(self):
         # JSON gives lists; keep tuples so the config stays hashable and comparable
         object.__setattr__(self, "lr_boundaries", tuple(int(b) for b in self.lr_boundaries))
         object.__setattr__(self, "lr_values", tuple(float(v) for v in self.lr_values))
-        checks = [
-            (self.batch_size >= 1, "batch_size must be positive"),
+        check(type(self).__name__, [
+            *positive(self, "batch_size", "steps_per_generation", "window_games", "log_every"),
             (len(self.lr_values) == len(self.lr_boundaries) + 1,
              "lr_values needs one value more than lr_boundaries"),
             (list(self.lr_boundaries) == sorted(set(self.lr_boundaries)),
              "lr_boundaries must be strictly increasing"),
             (all(v > 0 for v in self.lr_values), "learning rates must be positive"),
             (0.0 <= self.momentum < 1.0, "momentum must be in [0, 1)"),
-            (self.l2_c >= 0.0, "l2_c must not be negative"),
-            (self.steps_per_generation >= 1, "steps_per_generation must be positive"),
-            (self.window_games >= 1, "window_games must be positive"),
-            (self.ownership_weight >= 0.0, "ownership_weight must not be negative"),
-            (self.log_every >= 1, "log_every must be positive"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(f"TrainConfig: {msg}")
+            *not_negative(self, "l2_c", "ownership_weight"),
+        ])
 
     def to_dict(self):
-        d = asdict(self)
-        d["lr_boundaries"] = list(self.lr_boundaries)
-        d["lr_values"] = list(self.lr_values)
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        """Inverse of ``to_dict``; unknown keys are an error (a typo would be silently lost)."""
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise ValueError(f"unknown training config fields {bad}")
-        return cls(**d)
+        """The fields, the schedule as lists (as JSON reads them back)."""
+        return {**super().to_dict(), "lr_boundaries": list(self.lr_boundaries),
+                "lr_values": list(self.lr_values)}
 
 
 def lr_at(config, step):

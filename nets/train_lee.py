@@ -59,13 +59,14 @@ import sys
 import time
 import zipfile
 import zlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from engine import atomic
+from engine.config import Config, check, not_negative, positive
 from nets.checkpoint import CheckpointError
 from nets import lee
 from nets.lee import (POLICY_KIND, VALUE_KIND, PolicyConfig, ValueConfig, build, load_network,
@@ -82,7 +83,7 @@ VALUE_LR = 0.002  # the value net's default initial learning rate (the SL policy
 
 
 @dataclass(frozen=True)
-class LeeTrainConfig:
+class LeeTrainConfig(Config):
     """Optimisation and bookkeeping of one SL-policy or value-net run (paper values in
     comments)."""
     batch_size: int = 128  # positions per SGD step (paper: 16 SL, 32 value)
@@ -97,34 +98,15 @@ class LeeTrainConfig:
     log_every: int = 20  # steps between training-metric log lines
     seed: int = 0  # seeds network initialisation, batches and the evaluation sets
 
+    WHAT = "training config"  # class constant, not a field: "unknown training config fields"
+
     def __post_init__(self):
-        checks = [
-            (self.batch_size >= 1, "batch_size must be positive"),
-            (self.lr > 0, "lr must be positive"),
-            (self.lr_halve_every >= 1, "lr_halve_every must be positive"),
+        check(type(self).__name__, [
+            *positive(self, "batch_size", "lr", "lr_halve_every", "checkpoint_every",
+                      "keep_checkpoints", "eval_every", "eval_positions", "log_every"),
             (0.0 <= self.momentum < 1.0, "momentum must be in [0, 1)"),
-            (self.weight_decay >= 0.0, "weight_decay must not be negative"),
-            (self.checkpoint_every >= 1, "checkpoint_every must be positive"),
-            (self.keep_checkpoints >= 1, "keep_checkpoints must be positive"),
-            (self.eval_every >= 1, "eval_every must be positive"),
-            (self.eval_positions >= 1, "eval_positions must be positive"),
-            (self.log_every >= 1, "log_every must be positive"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(f"LeeTrainConfig: {msg}")
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        """Inverse of ``to_dict``; unknown keys are an error (a typo would be silently lost)."""
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise ValueError(f"unknown training config fields {bad}")
-        return cls(**d)
+            *not_negative(self, "weight_decay"),
+        ])
 
 
 def lr_at(config, step):

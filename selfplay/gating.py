@@ -46,6 +46,7 @@ import torch
 
 from engine import atomic
 from engine.board import BLACK, WHITE
+from engine.config import Config, check
 from engine.game import GameState, result_string
 from engine.search import Search, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
@@ -58,7 +59,7 @@ LEDGER = "ledger.json"
 
 
 @dataclass(frozen=True)
-class GateConfig:
+class GateConfig(Config):
     """Settings of a gating match (the board size and komi come from the run)."""
     games: int = 400  # games of the match (AlphaGo Zero: 400)
     threshold: float = 0.55  # promote when the candidate scores at least this (AlphaGo Zero: 0.55)
@@ -72,21 +73,18 @@ class GateConfig:
     sprt_elo1: float = 0.0  # SPRT H1 elo; 0 = no SPRT, the threshold alone decides
 
     def __post_init__(self):
-        checks = [
-            (self.games >= 1, "gate games must be at least 1"),
-            (0.0 < self.threshold <= 1.0, "gate threshold must be in (0, 1]"),
-            (self.visits >= 1, "gate visits must be at least 1"),
-            (self.parallel_games >= 1, "gate parallel_games must be at least 1"),
-            (1 <= self.leaf_batch <= 4096, "gate leaf_batch must be 1..4096"),
-            (self.temperature_moves >= 0, "gate temperature_moves must not be negative"),
-            (0.0 <= self.resign_threshold < 1.0, "gate resign_threshold must be in [0, 1)"),
-            (self.max_moves >= 0, "gate max_moves must not be negative"),
+        check(type(self).__name__, [
+            (self.games >= 1, "games must be at least 1"),
+            (0.0 < self.threshold <= 1.0, "threshold must be in (0, 1]"),
+            (self.visits >= 1, "visits must be at least 1"),
+            (self.parallel_games >= 1, "parallel_games must be at least 1"),
+            (1 <= self.leaf_batch <= 4096, "leaf_batch must be 1..4096"),
+            (self.temperature_moves >= 0, "temperature_moves must not be negative"),
+            (0.0 <= self.resign_threshold < 1.0, "resign_threshold must be in [0, 1)"),
+            (self.max_moves >= 0, "max_moves must not be negative"),
             (self.sprt_elo1 <= 0 or self.sprt_elo1 > self.sprt_elo0,
-             "gate sprt_elo1 must exceed sprt_elo0"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+             "sprt_elo1 must exceed sprt_elo0"),
+        ])
 
     @property
     def sprt(self):

@@ -47,6 +47,7 @@ import torch
 
 from engine import atomic
 from engine.board import BLACK, WHITE
+from engine.config import Config
 from selfplay import stats
 from selfplay.lee_games import PolicyGames, play_out
 
@@ -54,7 +55,7 @@ KEEP_CHECKPOINTS = 3  # newest RL checkpoints kept in checkpoints/ (the pool kee
 
 
 @dataclass(frozen=True)
-class RLConfig:
+class RLConfig(Config):
     """Settings of one RL run (written to the run's config.json and into every checkpoint)."""
     sl: str = ""  # the SL policy checkpoint the RL network starts from (also pool member 0)
     iterations: int = 200  # minibatches of games to play and learn from
@@ -69,16 +70,7 @@ class RLConfig:
     seed: int = 0  # seeds games and opponent choice (iteration i uses seed + i)
     device: str = "auto"  # "auto" = cuda when available, else cpu
 
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown RL settings: {sorted(unknown)}")
-        return cls(**d)
+    WHAT = "RL config"  # class constant, not a field: "unknown RL config fields"
 
 
 def pick_device(name):

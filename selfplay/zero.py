@@ -40,12 +40,13 @@ import os
 import sys
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
 from engine import atomic
+from engine.config import Config, check
 from nets.checkpoint import CheckpointError, read_payload
 from nets.replay import ReplayWindow
 from nets.resnet import NetConfig
@@ -59,7 +60,7 @@ logger = logging.getLogger("selfplay.zero")
 
 
 @dataclass(frozen=True)
-class LoopConfig:
+class LoopConfig(Config):
     """How much to do per cycle, and when to stop."""
     games_per_generation: int = 200  # self-play games per cycle
     max_games: int = 0  # stop once games/ holds this many games; 0 = no limit
@@ -73,7 +74,7 @@ class LoopConfig:
     resign_window: int = 50  # the threshold comes from this many newest played-out games
 
     def __post_init__(self):
-        checks = [
+        check(type(self).__name__, [
             (self.games_per_generation >= 1, "games_per_generation must be at least 1"),
             (self.workers >= 0, "workers must not be negative (0 = one per CPU core)"),
             (0 <= self.resign_false_rate < 1, "resign_false_rate must be in [0, 1)"),
@@ -83,10 +84,7 @@ class LoopConfig:
             (self.max_games >= 0, "max_games must not be negative (0 = no limit)"),
             (self.max_hours >= 0, "max_hours must not be negative (0 = no limit)"),
             (self.max_generations >= 0, "max_generations must not be negative (0 = no limit)"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+        ])
 
 
 @dataclass(frozen=True)
@@ -98,6 +96,9 @@ class ZeroConfig:
     gate: GateConfig = field(default_factory=GateConfig)  # gating matches
     loop: LoopConfig = field(default_factory=LoopConfig)  # games per cycle and budget
 
+    SECTIONS = {"net": NetConfig, "train": TrainConfig, "selfplay": SelfPlayConfig,
+                "gate": GateConfig, "loop": LoopConfig}  # class constant, not a field
+
     def __post_init__(self):
         if self.selfplay.board_size != self.net.board_size:
             raise ValueError(f"self-play board size {self.selfplay.board_size} differs from the "
@@ -108,31 +109,20 @@ class ZeroConfig:
         return self.net.board_size
 
     def to_dict(self):
-        return {"net": self.net.to_dict(), "train": self.train.to_dict(),
-                "selfplay": asdict(self.selfplay), "gate": asdict(self.gate),
-                "loop": asdict(self.loop)}
+        """Each section's ``to_dict()`` under its name."""
+        return {name: getattr(self, name).to_dict() for name in self.SECTIONS}
 
     @classmethod
     def from_dict(cls, d):
-        """Inverse of ``to_dict``; unknown keys anywhere are an error (a typo would be lost)."""
-        bad = sorted(set(d) - {"net", "train", "selfplay", "gate", "loop"})
+        """Inverse of ``to_dict``; unknown keys anywhere are an error (a typo would be lost),
+        a missing section other than ``net`` takes its defaults."""
+        bad = sorted(set(d) - set(cls.SECTIONS))
         if bad:
             raise ValueError(f"unknown config sections {bad}")
         if "net" not in d:
             raise ValueError("config has no 'net' section")
-
-        def build(kind, data):
-            known = {f.name for f in fields(kind)}
-            unknown = sorted(set(data) - known)
-            if unknown:
-                raise ValueError(f"unknown {kind.__name__} fields {unknown}")
-            return kind(**data)
-
-        return cls(net=NetConfig.from_dict(d["net"]),
-                   train=TrainConfig.from_dict(d.get("train", {})),
-                   selfplay=build(SelfPlayConfig, d.get("selfplay", {})),
-                   gate=build(GateConfig, d.get("gate", {})),
-                   loop=build(LoopConfig, d.get("loop", {})))
+        return cls(**{name: kind.from_dict(d[name]) for name, kind in cls.SECTIONS.items()
+                      if name in d})
 
 
 def config_path(run_dir):

@@ -67,13 +67,14 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from engine import atomic
 from engine.board import BLACK, WHITE, M_TOMOVE, to_action
+from engine.config import Config, check
 from engine.game import GameState, result_string
 from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD
 from engine.search import Search, SearchConfig, no_losing_pass
@@ -83,7 +84,7 @@ from nets.features import PLANES, fill_planes, history_stack
 
 
 @dataclass(frozen=True)
-class SelfPlayConfig:
+class SelfPlayConfig(Config):
     """Settings of a self-play run (one process, many games)."""
     board_size: int = 9  # N
     komi: float = 7.5  # komi of every game (Tromp-Taylor area scoring)
@@ -105,7 +106,7 @@ class SelfPlayConfig:
     name_prefix: str = "game"  # file names: <prefix>-s<seed>-<game index>
 
     def __post_init__(self):
-        checks = [
+        check(type(self).__name__, [
             (2 <= self.board_size <= 19, "board_size must be 2..19"),
             (self.parallel_games >= 1, "parallel_games must be at least 1"),
             (self.visits >= 1, "visits must be at least 1"),
@@ -122,10 +123,7 @@ class SelfPlayConfig:
             (self.max_moves >= 0, "max_moves must not be negative (0 = 2 * N^2)"),
             (bool(self.name_prefix) and all(ch.isalnum() or ch in "-_" for ch in self.name_prefix),
              "name_prefix must be letters, digits, '-' or '_'"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+        ])
 
     @property
     def alpha(self):
@@ -545,7 +543,7 @@ def main(argv=None):
         raw = forward_throughput(model, cfg.board_size, batch, device=args.device)
         summary["raw_forward_evals_per_s"] = raw
         summary["selfplay_over_raw"] = summary["evals_per_s"] / raw
-    print(json.dumps({"config": asdict(cfg), **summary}, indent=1))
+    print(json.dumps({"config": cfg.to_dict(), **summary}, indent=1))
     return 0
 
 
