@@ -46,6 +46,7 @@ import torch
 
 from engine import atomic
 from engine.board import BLACK, WHITE
+from engine.checks import require
 from engine.game import GameState, result_string
 from engine.search import Search, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
@@ -72,7 +73,7 @@ class GateConfig:
     sprt_elo1: float = 0.0  # SPRT H1 elo; 0 = no SPRT, the threshold alone decides
 
     def __post_init__(self):
-        checks = [
+        require([
             (self.games >= 1, "gate games must be at least 1"),
             (0.0 < self.threshold <= 1.0, "gate threshold must be in (0, 1]"),
             (self.visits >= 1, "gate visits must be at least 1"),
@@ -83,10 +84,7 @@ class GateConfig:
             (self.max_moves >= 0, "gate max_moves must not be negative"),
             (self.sprt_elo1 <= 0 or self.sprt_elo1 > self.sprt_elo0,
              "gate sprt_elo1 must exceed sprt_elo0"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+        ])
 
     @property
     def sprt(self):

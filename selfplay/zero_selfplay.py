@@ -74,6 +74,7 @@ import torch
 
 from engine import atomic
 from engine.board import BLACK, WHITE, M_TOMOVE, to_action
+from engine.checks import require
 from engine.game import GameState, result_string
 from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD
 from engine.search import Search, SearchConfig, no_losing_pass
@@ -105,7 +106,7 @@ class SelfPlayConfig:
     name_prefix: str = "game"  # file names: <prefix>-s<seed>-<game index>
 
     def __post_init__(self):
-        checks = [
+        require([
             (2 <= self.board_size <= 19, "board_size must be 2..19"),
             (self.parallel_games >= 1, "parallel_games must be at least 1"),
             (self.visits >= 1, "visits must be at least 1"),
@@ -122,10 +123,7 @@ class SelfPlayConfig:
             (self.max_moves >= 0, "max_moves must not be negative (0 = 2 * N^2)"),
             (bool(self.name_prefix) and all(ch.isalnum() or ch in "-_" for ch in self.name_prefix),
              "name_prefix must be letters, digits, '-' or '_'"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
+        ])
 
     @property
     def alpha(self):
