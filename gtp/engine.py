@@ -556,33 +556,30 @@ class GtpEngine:
         return board_text(self.state)
 
     # -- time -----------------------------------------------------------------------------
+    @staticmethod
+    def _set_clock(method, *values):
+        """``method(*values)`` of the clock; a value it refuses is a syntax error."""
+        with _refusal("syntax error"):
+            method(*values)
+        return ""
+
     def cmd_time_settings(self, args):
         self._nargs(args, 3, 3, "time_settings MAIN_TIME BYO_YOMI_TIME BYO_YOMI_STONES")
-        main = self._float(args[0], "main time")
-        byo = self._float(args[1], "byo-yomi time")
-        stones = self._int(args[2], "byo-yomi stones")
-        with _refusal("syntax error"):
-            self.clock.set_gtp(main, byo, stones)
-        return ""
+        return self._set_clock(self.clock.set_gtp, self._float(args[0], "main time"),
+                               self._float(args[1], "byo-yomi time"),
+                               self._int(args[2], "byo-yomi stones"))
 
     def cmd_kgs_time_settings(self, args):
         if not args:
             raise GtpError("syntax error: expected kgs-time_settings none|absolute|byoyomi|canadian ...")
-        nums = []
-        for i, tok in enumerate(args[1:]):
-            nums.append(self._int(tok, "stones") if i == 2 else self._float(tok, "time"))
-        with _refusal("syntax error"):
-            self.clock.set_kgs(args[0], *nums)
-        return ""
+        nums = [self._int(tok, "stones") if i == 2 else self._float(tok, "time")
+                for i, tok in enumerate(args[1:])]
+        return self._set_clock(self.clock.set_kgs, args[0], *nums)
 
     def cmd_time_left(self, args):
         self._nargs(args, 3, 3, "time_left COLOR TIME STONES")
-        color = self._color(args[0])
-        t = self._float(args[1], "time")
-        stones = self._int(args[2], "stones")
-        with _refusal("syntax error"):
-            self.clock.time_left(color, t, stones)
-        return ""
+        return self._set_clock(self.clock.time_left, self._color(args[0]),
+                               self._float(args[1], "time"), self._int(args[2], "stones"))
 
     # -- analysis -------------------------------------------------------------------------
     def _analyze_request(self, args):
