@@ -39,23 +39,13 @@ BUCKETS = (0, 15, 30, 45, 60, 10_000)  # move-number buckets of the table
 # Not cached on purpose: numba's cache would keep a stale copy of the callees after
 # engine/ changes.
 @njit
-def _policy_mean(b, b0, rng, k, komi, m, scr):
-    """Mean outcome for black (+1 win, -1 loss, 0 jigo) of k rollout-policy playouts."""
+def _mean_outcome(b, b0, k, playout, args):
+    """Mean outcome for black (+1 win, -1 loss, 0 jigo) of k playouts from copies of b0:
+    ``playout(b, *args)``, a jitted playout returning the final score (black's view)."""
     total = 0.0
     for _ in range(k):
         copy_into(b, b0)
-        s = policy_playout(b, rng, komi, m, scr)
-        total += 1.0 if s > 0 else (-1.0 if s < 0 else 0.0)
-    return total / k
-
-
-@njit
-def _playout_mean(b, b0, rng, k, komi, mode):
-    pw = np.ones(1, dtype=np.float32)
-    total = 0.0
-    for _ in range(k):
-        copy_into(b, b0)
-        s = run_playout(b, rng, mode, komi, pw)
+        s = playout(b, *args)
         total += 1.0 if s > 0 else (-1.0 if s < 0 else 0.0)
     return total / k
 
@@ -82,6 +72,7 @@ def rollout_predictions(gs, games, move_idx, k, seed, model=None, mode=None):
     rng = new_rng(seed)
     arrays = model.arrays if model is not None else None
     scr = rollout_scratch(n) if model is not None else None
+    pw = np.ones(1, dtype=np.float32)
     out = np.zeros(len(games))
     for row, (g, i) in enumerate(zip(games, move_idx)):
         lo, hi = gs.offsets[g], gs.offsets[g + 1]
@@ -90,9 +81,9 @@ def rollout_predictions(gs, games, move_idx, k, seed, model=None, mode=None):
                     gs.colors[lo:hi], int(i))
         komi = float(gs.komi[g])
         if model is not None:
-            black = _policy_mean(b, b0, rng, k, komi, arrays, scr)
+            black = _mean_outcome(b, b0, k, policy_playout, (rng, komi, arrays, scr))
         else:
-            black = _playout_mean(b, b0, rng, k, komi, mode)
+            black = _mean_outcome(b, b0, k, run_playout, (rng, mode, komi, pw))
         to_move = gs.colors[lo + i] if i < hi - lo else BLACK
         out[row] = black if to_move == BLACK else -black
     return out

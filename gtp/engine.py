@@ -22,6 +22,7 @@ line is executed next. ``*-genmove_analyze`` print info lines while thinking and
 Modules written elsewhere in the project (``engine.sgf``, ``engine.scoring``) are imported
 inside the handlers that need them, so the engine starts even where one is missing.
 """
+import contextlib
 import importlib.metadata
 import logging
 import os
@@ -74,6 +75,15 @@ class EngineConfig:
 
 class GtpError(Exception):
     """A command that fails; the message becomes the ``?`` response."""
+
+
+@contextlib.contextmanager
+def _refusal(prefix):
+    """A ``ValueError`` raised in the block becomes ``GtpError("PREFIX: message")``."""
+    try:
+        yield
+    except ValueError as e:
+        raise GtpError(f"{prefix}: {e}") from None
 
 
 def preprocess(raw):
@@ -383,10 +393,8 @@ class GtpEngine:
         self._nargs(args, 1, 1, "fixed_handicap COUNT")
         count = self._int(args[0], "handicap")
         self._require_empty()
-        try:
+        with _refusal("invalid handicap"):
             pts = handicap_points(self.size, count)
-        except ValueError as e:
-            raise GtpError(f"invalid handicap: {e}") from None
         self.state.set_handicap(pts)
         return self._vertices(pts)
 
@@ -410,10 +418,8 @@ class GtpEngine:
             raise GtpError("bad vertex list: needs 2 or more stones and an empty point")
         self._require_empty()
         trial = self.state.copy()
-        try:
+        with _refusal("bad vertex list"):
             trial.set_handicap(pts)
-        except ValueError as e:
-            raise GtpError(f"bad vertex list: {e}") from None
         self.state = trial
         return ""
 
@@ -550,48 +556,37 @@ class GtpEngine:
         return board_text(self.state)
 
     # -- time -----------------------------------------------------------------------------
+    @staticmethod
+    def _set_clock(method, *values):
+        """``method(*values)`` of the clock; a value it refuses is a syntax error."""
+        with _refusal("syntax error"):
+            method(*values)
+        return ""
+
     def cmd_time_settings(self, args):
         self._nargs(args, 3, 3, "time_settings MAIN_TIME BYO_YOMI_TIME BYO_YOMI_STONES")
-        main = self._float(args[0], "main time")
-        byo = self._float(args[1], "byo-yomi time")
-        stones = self._int(args[2], "byo-yomi stones")
-        try:
-            self.clock.set_gtp(main, byo, stones)
-        except ValueError as e:
-            raise GtpError(f"syntax error: {e}") from None
-        return ""
+        return self._set_clock(self.clock.set_gtp, self._float(args[0], "main time"),
+                               self._float(args[1], "byo-yomi time"),
+                               self._int(args[2], "byo-yomi stones"))
 
     def cmd_kgs_time_settings(self, args):
         if not args:
             raise GtpError("syntax error: expected kgs-time_settings none|absolute|byoyomi|canadian ...")
-        nums = []
-        for i, tok in enumerate(args[1:]):
-            nums.append(self._int(tok, "stones") if i == 2 else self._float(tok, "time"))
-        try:
-            self.clock.set_kgs(args[0], *nums)
-        except ValueError as e:
-            raise GtpError(f"syntax error: {e}") from None
-        return ""
+        nums = [self._int(tok, "stones") if i == 2 else self._float(tok, "time")
+                for i, tok in enumerate(args[1:])]
+        return self._set_clock(self.clock.set_kgs, args[0], *nums)
 
     def cmd_time_left(self, args):
         self._nargs(args, 3, 3, "time_left COLOR TIME STONES")
-        color = self._color(args[0])
-        t = self._float(args[1], "time")
-        stones = self._int(args[2], "stones")
-        try:
-            self.clock.time_left(color, t, stones)
-        except ValueError as e:
-            raise GtpError(f"syntax error: {e}") from None
-        return ""
+        return self._set_clock(self.clock.time_left, self._color(args[0]),
+                               self._float(args[1], "time"), self._int(args[2], "stones"))
 
     # -- analysis -------------------------------------------------------------------------
     def _analyze_request(self, args):
-        try:
+        with _refusal("syntax error"):
             return analysis.parse_analyze_args(args, self.size, self.state.to_move,
                                                self.config.analysis_interval,
                                                self.config.analysis_max_moves)
-        except ValueError as e:
-            raise GtpError(f"syntax error: {e}") from None
 
     def _formatter(self, kind, request, state):
         n = state.size

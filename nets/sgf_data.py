@@ -90,6 +90,7 @@ from sgfmill import sgf_grammar
 from engine import atomic
 from engine import board as fb
 from engine.board import BLACK, WHITE, PASS, M_KO, M_LAST, M_LAST2, M_PASSES, M_MOVES, M_TOMOVE
+from engine.progress import progress_bar
 from engine.sgf import SgfError, load_sgf_game
 
 MAX_NESTING = 8  # archives inside archives deeper than this are refused (zip bombs, loops)
@@ -750,7 +751,7 @@ def convert(collections, out, cfg, progress=False):
 def _convert_into(collections, folder, cfg, progress):
     tally = Tally()
     writers = {s: _ShardWriter(folder, s, cfg, tally) for s in SPLITS}
-    bar = _progress_bar(progress)
+    bar = progress_bar(enabled=progress)
     try:
         for collection in collections:
             for file_id, data in iter_sgf_files(collection, tally):
@@ -801,16 +802,6 @@ def format_report(r):
     if r.get("out"):
         lines.append(f"report: {os.path.join(r['out'], 'report.json')}")
     return "\n".join(lines)
-
-
-def _progress_bar(enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(unit="game", file=sys.stderr, dynamic_ncols=True)
 
 
 # -- command line ----------------------------------------------------------------------------

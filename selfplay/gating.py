@@ -47,13 +47,13 @@ import torch
 from engine import atomic
 from engine.board import BLACK, WHITE
 from engine.config import Config, check
-from engine.game import GameState, result_string
+from engine.game import GameState
 from engine.search import Search, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.checkpoint import load_checkpoint
 from nets.features import history_stack
 from selfplay import stats
-from selfplay.zero_selfplay import BatchedNet, SelfPlayConfig, SharedNetSlot
+from selfplay.zero_selfplay import BatchedNet, SelfPlayConfig, SharedNetSlot, outcome, search_round
 
 LEDGER = "ledger.json"
 
@@ -103,6 +103,7 @@ class _GateGame:
         self.searches = {c: Search(sp.search_config(int(rng.integers(2 ** 31))), SharedNetSlot())
                          for c in (BLACK, WHITE)}
         self.resigned = 0  # colour that resigned, 0 = none
+        self.target = sp.visits  # simulations of every search
         self.sims = 0  # simulations done in the current search
         self.root_stack = None  # history stack of the current root
 
@@ -195,13 +196,7 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
     def finish(g):
         nonlocal wins, draws, losses
         state = g.state
-        if g.resigned:
-            winner = BLACK if g.resigned == WHITE else WHITE
-            result = "BW"[winner - 1] + "+R"
-        else:
-            score = state.score()
-            winner = BLACK if score > 0 else WHITE if score < 0 else 0
-            result = result_string(score)
+        winner, result = outcome(state, g.resigned)
         points = 0.5 if winner == 0 else float(winner == g.candidate)
         if winner == 0:
             draws += 1
@@ -223,24 +218,11 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
     try:
         active = [new_game() for _ in range(min(cfg.parallel_games, cfg.games))]
         while active:
-            groups = {"cand": [], "best": []}
-            try:
-                for g in active:
-                    s = g.search
-                    bt = s.begin_batch(min(cfg.leaf_batch, cfg.visits - g.sims))
-                    key = "cand" if g.state.to_move == g.candidate else "best"
-                    groups[key].append((s, bt, g.root_stack))
-                for key, items in groups.items():
-                    nets[key].evaluate(items)
-            except BaseException:
-                for items in groups.values():
-                    for s, bt, _ in items:
-                        s.abort_batch(bt)
-                raise
+            search_round(active, cfg.leaf_batch,
+                         lambda g: nets["cand" if g.state.to_move == g.candidate else "best"])
             nxt = []
             for g in active:
-                g.sims += g.search.finish_batch(g.search.batch)
-                if g.sims < cfg.visits or not move(g):
+                if g.sims < g.target or not move(g):
                     nxt.append(g)
                     continue
                 finish(g)

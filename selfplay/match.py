@@ -65,6 +65,7 @@ from engine import atomic
 from engine.board import BLACK, PASS, RESIGN, WHITE, is_eye, rowcol
 from engine.coords import BadVertex, format_color, format_vertex, parse_vertex
 from engine.game import KO_RULES, GameState, result_string
+from engine.progress import progress_bar
 from selfplay import stats
 from selfplay.gtpclient import EngineCrash, EngineFailure, EngineTimeout, GTPClient, GTPError
 
@@ -614,7 +615,7 @@ def run_match(player_a, player_b, cfg, progress=False, command_line=None):
     sprt_decided = None  # (decision, games) when the SPRT first decided
     interrupted = False
     error = None
-    bar = _progress_bar(cfg.games, progress)
+    bar = progress_bar(cfg.games, progress)
     threads = [threading.Thread(target=work, args=(t,), daemon=True) for t in tables]
     for t in threads:
         t.start()
@@ -668,16 +669,6 @@ def run_match(player_a, player_b, cfg, progress=False, command_line=None):
         raise MatchError(f"match stopped by an unexpected error: {error!r}") from error
     records.sort(key=lambda r: r.index)
     return summarize(records, players, cfg, sprt_decided, command_line, interrupted)
-
-
-def _progress_bar(total, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="game", file=sys.stderr, dynamic_ncols=True)
 
 
 def _wdl(records):

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.progress import progress_bar
 from selfplay.match import (MatchConfig, MatchError, REFEREES, Table, _Aborted, opening, parse_player,
                             play_game)
 
@@ -163,7 +164,7 @@ def run(cfg, progress=True):
     results = []  # selfplay.match GameRecord per finished game
     errors = []  # MatchError (or anything unexpected) that stopped a worker
     tables = [None] * max(1, min(cfg.parallel, len(todo)))
-    bar = _progress_bar(len(todo), progress)
+    bar = progress_bar(len(todo), progress)
 
     def work(slot):
         while not stop.is_set():
@@ -247,16 +248,6 @@ def format_summary(s):
                      + ", ".join(f"{k} {v}" for k, v in sorted(s["ends"].items())))
         lines.append("  wins: " + ", ".join(f"{k} {v}" for k, v in s["wins_by_player"].items()))
     return "\n".join(lines)
-
-
-def _progress_bar(total, enabled):
-    if not enabled or total == 0:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="game", file=sys.stderr, dynamic_ncols=True)
 
 
 def _range(text):

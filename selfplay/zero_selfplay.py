@@ -208,8 +208,41 @@ class BatchedNet(StackNet):
             off += k
 
 
+def search_round(games, leaf_batch, net_of):
+    """One round of a batched loop (self-play, gating) over the games in progress: each game's
+    search (``g.search``) begins a batch of at most ``leaf_batch`` leaves, and no more than the
+    ``g.target - g.sims`` simulations it still wants; each network ``net_of(g)`` answers the
+    batches of its games in one ``evaluate`` call; then every game's ``sims`` grows by the
+    simulations its batch finished. On any exception every batch begun is aborted first."""
+    groups = {}  # network -> [(search, batch, root stack)]
+    try:
+        for g in games:
+            s = g.search
+            bt = s.begin_batch(min(leaf_batch, g.target - g.sims))
+            groups.setdefault(net_of(g), []).append((s, bt, g.root_stack))
+        for net, items in groups.items():
+            net.evaluate(items)
+    except BaseException:
+        for items in groups.values():
+            for s, bt, _ in items:
+                s.abort_batch(bt)
+        raise
+    for g in games:
+        g.sims += g.search.finish_batch(g.search.batch)
+
+
 # ---------------------------------------------------------------------------------------------
 # Games
+
+def outcome(state, resigned):
+    """(winner, result text) of a finished game: the other colour wins when ``resigned`` is a
+    colour (``"B+R"`` / ``"W+R"``), else the score decides (winner 0 and ``"0"`` for jigo)."""
+    if resigned:
+        winner = WHITE if resigned == BLACK else BLACK
+        return winner, "BW"[winner - 1] + "+R"
+    score = state.score()
+    return (BLACK if score > 0 else WHITE if score < 0 else 0), result_string(score)
+
 
 class _Game:
     """One game in progress: its state, tree and recorded positions."""
@@ -341,13 +374,7 @@ class SelfPlay:
 
     def _finish(self, g):
         cfg, state = self.cfg, g.state
-        if g.resigned:
-            winner = WHITE if g.resigned == BLACK else BLACK
-            result = ("W" if winner == WHITE else "B") + "+R"
-        else:
-            score = state.score()
-            winner = BLACK if score > 0 else WHITE if score < 0 else 0
-            result = result_string(score)
+        winner, result = outcome(state, g.resigned)
         to_move = np.array(g.to_move, dtype=np.int8)
         z = np.where(to_move == winner, 1.0, -1.0).astype(np.float32) if winner else \
             np.zeros(len(to_move), dtype=np.float32)
@@ -390,19 +417,9 @@ class SelfPlay:
         ev0, calls0, fw0 = self.net.evaluated, self.net.calls, self.net.forward_s
         active = [self._new_game() for _ in range(min(cfg.parallel_games, self.n_games))]
         while active:
-            items = []
-            try:
-                for g in active:
-                    bt = g.search.begin_batch(min(cfg.leaf_batch, g.target - g.sims))
-                    items.append((g.search, bt, g.root_stack))
-                self.net.evaluate(items)
-            except BaseException:
-                for s, bt, _ in items:
-                    s.abort_batch(bt)
-                raise
+            search_round(active, cfg.leaf_batch, lambda g: self.net)
             nxt = []
             for g in active:
-                g.sims += g.search.finish_batch(g.search.batch)
                 if g.sims < g.target:
                     nxt.append(g)
                 elif self._move(g):

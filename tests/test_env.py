@@ -248,12 +248,17 @@ def test_illegal_opponent_move_raises_and_undoes_the_step():
     assert [m.point for m in env.state.history] == [parse_vertex("D4", 5), parse_vertex("C3", 5)]
 
 
-def test_ansi_render_is_a_gnugo_board():
-    env = GoEnv(size=5, render_mode="ansi")
+def _rendered_after_c3_b4(render_mode):
+    """(env, env.render()) of a 5x5 GoEnv in ``render_mode`` after black C3 and white B4."""
+    env = GoEnv(size=5, render_mode=render_mode)
     env.reset(seed=0)
     env.step(action("C3", 5))
     env.step(action("B4", 5))
-    text = env.render()
+    return env, env.render()
+
+
+def test_ansi_render_is_a_gnugo_board():
+    env, text = _rendered_after_c3_b4("ansi")
     lines = text.splitlines()
     assert lines[0] == "   A B C D E"
     assert lines[1] == " 5 . . . . . 5"
@@ -273,11 +278,7 @@ def test_ansi_marks_star_points_on_nine_by_nine():
 
 
 def test_rgb_array_render():
-    env = GoEnv(size=5, render_mode="rgb_array")
-    env.reset(seed=0)
-    env.step(action("C3", 5))
-    env.step(action("B4", 5))
-    img = env.render()
+    env, img = _rendered_after_c3_b4("rgb_array")
     cell = env.config.render_cell
     assert img.shape == (6 * cell, 6 * cell, 3) and img.dtype == np.uint8
 

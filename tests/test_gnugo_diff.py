@@ -35,6 +35,7 @@ from engine.diagram import parse_diagram, to_diagram
 from engine.game import GameState, handicap_points
 
 from gnugo import GTPError, available
+from ko_positions import SEND_TWO, TRIPLE_KO
 
 pytestmark = [
     pytest.mark.gnugo,
@@ -168,24 +169,6 @@ def test_fixed_handicap_matches_gnugo(gnugo, n):
 
 # ---- scripted superko cycles ---------------------------------------------------------------
 
-TRIPLE_KO = """
-    9 . X O . . . . . .
-    8 X O . O . . . . .
-    7 . X O . . . . . .
-    6 . X O . . . . . .
-    5 X O . O . . . . .
-    4 . X O . . . . . .
-    3 . X O . . . . . .
-    2 X . X O . . . . .
-    1 . X O . . . . . .
-"""
-SEND_TWO = """
-    5 . X . X .
-    4 O O X . .
-    3 . . . . .
-    2 . . . . .
-    1 . . . . .
-"""
 CYCLES = {
     # name: (diagram, moves, last move)
     "triple-ko": (TRIPLE_KO, "B C8, W B2, B C5, W B8, B C2", "W B5"),

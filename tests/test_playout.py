@@ -152,8 +152,21 @@ def test_finished_game_is_played_on():
     assert all(s == 22 - 14 - KOMI for s in scores)
 
 
+def _answers_to_atari(diagram, white_move, chain, answer):
+    """White plays ``white_move`` on the diagram, which leaves the chain at ``chain`` in
+    atari; (heuristic, light) counts of black's choice out of 100 seeds that are ``answer``."""
+    g = state_from_diagram(diagram, to_move=WHITE)
+    g.play(WHITE, v(g, white_move))
+    assert g.board[3][g.board[2][v(g, chain)]] == 1
+    target = v(g, answer)
+    heavy = sum(choose_heuristic(g.board, BLACK, new_rng(s)) == target for s in range(100))
+    light = sum(choose_light(g.board, BLACK, new_rng(s)) == target for s in range(100))
+    return heavy, light
+
+
 def test_heuristic_captures_chain_in_atari_next_to_last_move():
-    g = state_from_diagram("""
+    # white F6 extends E6 into atari: the chain's last liberty is G6
+    heavy, light = _answers_to_atari("""
         . . . . . . . . .
         . . . . . . . . .
         . . . . X X . . .
@@ -163,18 +176,14 @@ def test_heuristic_captures_chain_in_atari_next_to_last_move():
         . . . . . . . . .
         . . . . . . . . .
         . . . . . . . . .
-    """, to_move=WHITE)
-    g.play(WHITE, v(g, "F6"))  # extends E6 into atari: the chain's last liberty is G6
-    g6 = v(g, "G6")
-    assert g.board[3][g.board[2][v(g, "F6")]] == 1
-    heavy = sum(choose_heuristic(g.board, BLACK, new_rng(s)) == g6 for s in range(100))
-    light = sum(choose_light(g.board, BLACK, new_rng(s)) == g6 for s in range(100))
+    """, "F6", "F6", "G6")
     assert heavy >= 85
     assert light <= 10
 
 
 def test_heuristic_saves_chain_put_in_atari():
-    g = state_from_diagram("""
+    # white E4 leaves black D4 with D3 only; D3 gives three liberties
+    heavy, light = _answers_to_atari("""
         . . . . . . .
         . . . . . . .
         . . . O . . .
@@ -182,12 +191,7 @@ def test_heuristic_saves_chain_put_in_atari():
         . . . . . . .
         . . . . . . .
         . . . . . . .
-    """, to_move=WHITE)
-    g.play(WHITE, v(g, "E4"))  # black D4 is left with D3 only; D3 gives three liberties
-    d3 = v(g, "D3")
-    assert g.board[3][g.board[2][v(g, "D4")]] == 1
-    heavy = sum(choose_heuristic(g.board, BLACK, new_rng(s)) == d3 for s in range(100))
-    light = sum(choose_light(g.board, BLACK, new_rng(s)) == d3 for s in range(100))
+    """, "E4", "D4", "D3")
     assert heavy >= 80
     assert light <= 10
 

@@ -18,6 +18,7 @@ from engine.coords import BadVertex, parse_vertex
 from engine.diagram import state_from_diagram
 from engine.game import GameState, IllegalMove, handicap_points, result_string
 from engine.reference import check_consistency
+from ko_positions import SEND_TWO, TRIPLE_KO
 
 B, W = BLACK, WHITE
 
@@ -258,20 +259,7 @@ def test_snapback_is_not_ko():
     assert [color(g, v) for v in ("A1", "A2", "B2", "C2", "C1")] == [0] * 5
 
 
-# Three kos side by side. The kos at rows 8 and 5 are white's stones that black can take;
-# the ko at row 2 is a black stone that white can take.
-TRIPLE_KO = """
-    9 . X O . . . . . .
-    8 X O . O . . . . .
-    7 . X O . . . . . .
-    6 . X O . . . . . .
-    5 X O . O . . . . .
-    4 . X O . . . . . .
-    3 . X O . . . . . .
-    2 X . X O . . . . .
-    1 . X O . . . . . .
-      A B C D E F G H J
-"""
+# ko_positions.TRIPLE_KO: three kos side by side, two that black can take, one for white.
 TRIPLE_KO_CYCLE = [(B, "C8"), (W, "B2"), (B, "C5"), (W, "B8"), (B, "C2")]
 
 
@@ -291,18 +279,8 @@ def test_triple_ko_cycle(ko_rule, reason):
         assert g.to_move == B
 
 
-# Sending two, returning one: black fills in, white takes two stones, black takes one back.
-# Three moves, so the start comes back with the *other* side to move.
-SEND_TWO = """
-    5 . X . X .
-    4 O O X . .
-    3 . . . . .
-    2 . . . . .
-    1 . . . . .
-      A B C D E
-"""
-
-
+# ko_positions.SEND_TWO: sending two, returning one; the start comes back after three moves,
+# with the *other* side to move.
 @pytest.mark.parametrize("ko_rule,reason", [
     ("simple", None), ("positional", "superko"), ("situational", None),
 ])

@@ -105,14 +105,22 @@ def test_round_robin_stops_resumes_and_rates(tmp_path):
         run_tournament(out, _players(), MatchConfig(games=2, size=7, seed=4), 4)
 
 
-def test_command_line_rates_a_directory_with_imported_games(tmp_path, capsys):
+def _run_and_summary_to_import(tmp_path, capsys, outsider):
+    """``main run`` plays a=random against b=random on 5x5 into tmp_path/t, and a summary in
+    which ``outsider`` won three games against b is written to import (the output read so far
+    is dropped): (tournament folder, summary file)."""
     out = str(tmp_path / "t")
     assert main(["run", out, "--player", "a=random", "--player", "b=random", "--size", "5",
                  "--games-per-pair", "2", "--no-progress"]) == 0
     extra = tmp_path / "extra.json"
-    extra.write_text(json.dumps(_summary("b", "outsider", ["B", "B", "B"])))
+    extra.write_text(json.dumps(_summary("b", outsider, ["B", "B", "B"])))
     capsys.readouterr()
-    assert main(["table", out, "--import", str(extra), "--anchor", "outsider"]) == 0
+    return out, str(extra)
+
+
+def test_command_line_rates_a_directory_with_imported_games(tmp_path, capsys):
+    out, extra = _run_and_summary_to_import(tmp_path, capsys, "outsider")
+    assert main(["table", out, "--import", extra, "--anchor", "outsider"]) == 0
     text = capsys.readouterr().out
     assert "| outsider | +0 | anchor | 3 | 3-0-0 | 100.0% |" in text
     assert main(["table", str(tmp_path / "none")]) == 2
@@ -130,13 +138,8 @@ def test_aliases_merge_one_engine_imported_under_two_names(tmp_path, capsys):
     with pytest.raises(ValueError, match="OLD=NEW"):
         parse_aliases(["gnugo=two words"])
 
-    out = str(tmp_path / "t")
-    assert main(["run", out, "--player", "a=random", "--player", "b=random", "--size", "5",
-                 "--games-per-pair", "2", "--no-progress"]) == 0
-    extra = tmp_path / "extra.json"
-    extra.write_text(json.dumps(_summary("b", "outside engine", ["B", "B", "B"])))
-    capsys.readouterr()
-    assert main(["table", out, "--import", str(extra), "--alias", "outside engine=ext",
+    out, extra = _run_and_summary_to_import(tmp_path, capsys, "outside engine")
+    assert main(["table", out, "--import", extra, "--alias", "outside engine=ext",
                  "--anchor", "ext"]) == 0
     assert "| ext | +0 | anchor | 3 | 3-0-0 | 100.0% |" in capsys.readouterr().out
     with open(os.path.join(out, "table.json")) as f:
