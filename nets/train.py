@@ -94,6 +94,21 @@ def lr_at(config, step):
     return config.lr_values[i]
 
 
+def sgd_step(optimizer, loss, lr, step):
+    """One optimizer step on ``loss`` at learning rate ``lr``; returns the loss as a float.
+    A loss that is not finite stops training before it reaches the weights: a diverged
+    run keeps its last good checkpoint instead of saving NaNs over it."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    value = loss.item()
+    if not math.isfinite(value):
+        raise FloatingPointError(f"training loss is {value} at step {step}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return value
+
+
 def make_optimizer(model, config):
     """SGD with momentum; weight_decay = 2c realises the c ||theta||^2 term."""
     return torch.optim.SGD(model.parameters(), lr=lr_at(config, 0), momentum=config.momentum,
@@ -162,20 +177,13 @@ def train_steps(model, optimizer, replay, config, n_steps, start_step, log=None,
     lr = lr_at(config, step)
     for _ in range(n_steps):
         lr = lr_at(config, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         rng = np.random.default_rng((config.seed, step))
         batch = replay.sample(config.batch_size, rng)
         planes, policy, z, mask, ownership = _to_tensors(batch, device)
         loss, m = compute_losses(model, planes, policy, z, mask, ownership,
                                  config.ownership_weight)
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"training loss is {loss.item()} at step {step}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        m["loss"] = sgd_step(optimizer, loss, lr, step)
         step += 1
-        m["loss"] = loss.item()
         for k, v in m.items():
             if k == "policy_acc" or k == "policy_loss":
                 w = m["policy_rows"]  # average over the rows that had policy targets

@@ -71,7 +71,7 @@ from nets.checkpoint import CheckpointError
 from nets import lee
 from nets.lee import (POLICY_KIND, VALUE_KIND, PolicyConfig, ValueConfig, build, load_network,
                       save_network)
-from nets.train import MetricsLog, checkpoint_name, list_checkpoints
+from nets.train import MetricsLog, checkpoint_name, list_checkpoints, sgd_step
 
 load_policy = lee.load_policy  # (PolicyNet in eval mode, PolicyConfig) from a file, for players
 load_value = lee.load_value  # (ValueNet in eval mode, ValueConfig) from a file, for players
@@ -416,18 +416,12 @@ def train(model, optimizer, data, config, start, end, device="cpu", heldout=None
     try:
         while step < end:
             lr = lr_at(config, step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
             t0 = time.perf_counter()
             planes, targets = stream.next()
             t1 = time.perf_counter()
             loss, m = batch_loss(model, torch.from_numpy(planes).to(device),
                                  torch.from_numpy(targets).to(device))
-            if not np.isfinite(loss.item()):
-                raise FloatingPointError(f"training loss is {loss.item()} at step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            sgd_step(optimizer, loss, lr, step)
             step += 1
             t_data += t1 - t0
             t_net += time.perf_counter() - t1

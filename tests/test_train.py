@@ -283,3 +283,15 @@ def test_cli_killed_between_steps_leaves_a_loadable_checkpoint(tmp_path):
                  "--checkpoint-every", "3", "--no-progress"]) == 0
     assert list_checkpoints(run_dir / "checkpoints")[0][0] == newest_step + 2
     assert (run_dir / "logs" / "train.jsonl").exists()
+
+
+def test_sgd_step_sets_the_rate_and_refuses_a_diverged_loss_before_touching_the_weights():
+    from nets.train import sgd_step
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.SGD([w], lr=1.0)
+    assert sgd_step(opt, (w * 2.0).sum(), 0.25, step=0) == 6.0
+    assert opt.param_groups[0]["lr"] == 0.25
+    assert torch.allclose(w.detach(), torch.full((3,), 0.5))  # 1 - 0.25 * 2
+    with pytest.raises(FloatingPointError, match="at step 7"):
+        sgd_step(opt, (w * float("nan")).sum(), 0.25, step=7)
+    assert torch.allclose(w.detach(), torch.full((3,), 0.5))
