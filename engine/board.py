@@ -126,12 +126,6 @@ def copy_into(dst, src):
     dst[8][:] = src[8]
 
 
-@njit(cache=True, inline="always")
-def _next_stamp(b):
-    b[8][M_STAMP] += 1
-    return np.int32(b[8][M_STAMP])
-
-
 @njit(cache=True)
 def is_legal(b, p, c):
     """True when colour c may play at padded point p under simple ko (PASS is always legal)."""
@@ -160,11 +154,20 @@ def is_legal(b, p, c):
     return False
 
 
+# The per-move kernels take the board's arrays one by one rather than the tuple: unpacking
+# a tuple inside a hot loop costs Numba reference-count updates, which dominated playout
+# time. ``_nrt=False``: they never allocate.
+
 @njit(cache=True, inline="always")
-def _empt_remove(b, p):
-    empt = b[5]
-    eidx = b[6]
-    meta = b[8]
+def _stamp(meta):
+    """A fresh stamp for ``mark`` (flood fills, de-duplication)."""
+    meta[M_STAMP] += 1
+    return np.int32(meta[M_STAMP])
+
+
+@njit(cache=True, inline="always")
+def _empt_remove(empt, eidx, meta, p):
+    """Take p off the empty-point list (the last entry moves into its place)."""
     i = eidx[p]
     last = meta[M_NEMPTY] - 1
     q = empt[last]
@@ -175,24 +178,12 @@ def _empt_remove(b, p):
 
 
 @njit(cache=True, inline="always")
-def _empt_add(b, p):
-    empt = b[5]
-    eidx = b[6]
-    meta = b[8]
+def _empt_add(empt, eidx, meta, p):
+    """Append p to the empty-point list."""
     k = meta[M_NEMPTY]
     empt[k] = p
     eidx[p] = k
     meta[M_NEMPTY] = k + 1
-
-
-# The per-move kernels take the board's arrays one by one rather than the tuple: unpacking
-# a tuple inside a hot loop costs Numba reference-count updates, which dominated playout
-# time. ``_nrt=False``: they never allocate.
-
-@njit(cache=True, inline="always")
-def _stamp(meta):
-    meta[M_STAMP] += 1
-    return np.int32(meta[M_STAMP])
 
 
 @njit(cache=True, _nrt=False)
@@ -205,10 +196,7 @@ def _remove_chain(color, nxt, head, libs, empt, eidx, meta, h):
     while True:
         color[s] = EMPTY
         meta[M_HASH] ^= ZOBRIST[dead, s]
-        k = meta[M_NEMPTY]
-        empt[k] = s
-        eidx[s] = k
-        meta[M_NEMPTY] = k + 1
+        _empt_add(empt, eidx, meta, s)
         h0 = -1
         h1 = -1
         h2 = -1
@@ -250,13 +238,7 @@ def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
 
     color[p] = c
     meta[M_HASH] ^= ZOBRIST[c, p]
-    i = eidx[p]
-    last = meta[M_NEMPTY] - 1
-    q = empt[last]
-    empt[i] = q
-    eidx[q] = i
-    eidx[p] = -1
-    meta[M_NEMPTY] = last
+    _empt_remove(empt, eidx, meta, p)
     head[p] = p
     nxt[p] = p
     csize[p] = 1
@@ -465,7 +447,7 @@ def area_score(b, komi):
     meta = b[8]
     n = meta[M_N]
     w = meta[M_W]
-    st = _next_stamp(b)
+    st = _stamp(meta)
     stack = np.empty(w * w, dtype=np.int32)
     score = 0.0
     for r in range(n):
@@ -513,7 +495,7 @@ def area_owner(b, out):
     meta = b[8]
     n = meta[M_N]
     w = meta[M_W]
-    st = _next_stamp(b)
+    st = _stamp(meta)
     stack = np.empty(w * w, dtype=np.int32)
     region = np.empty(w * w, dtype=np.int32)
     for r in range(n):
