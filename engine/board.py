@@ -186,6 +186,21 @@ def _empt_add(empt, eidx, meta, p):
     meta[M_NEMPTY] = k + 1
 
 
+@njit(cache=True, inline="always")
+def _new_head(h, h0, h1, h2):
+    """De-duplicate the chains around a point: h0, h1, h2 are the heads seen so far (-1 for a
+    free slot). Returns (h not seen before, the heads with h recorded). A point has four
+    neighbours, so three slots tell every head apart; a fourth distinct head, which can only
+    come last, takes the third slot."""
+    if h == h0 or h == h1 or h == h2:
+        return False, h0, h1, h2
+    if h0 == -1:
+        return True, h, h1, h2
+    if h1 == -1:
+        return True, h0, h, h2
+    return True, h0, h1, h
+
+
 @njit(cache=True, _nrt=False)
 def _remove_chain(color, nxt, head, libs, empt, eidx, meta, h):
     """Remove the chain headed by h, giving liberties to the adjacent chains . Returns the stones removed."""
@@ -205,15 +220,9 @@ def _remove_chain(color, nxt, head, libs, empt, eidx, meta, h):
             if cq == EMPTY or cq == OFF or cq == dead:
                 continue
             hq = head[q]
-            if hq == h0 or hq == h1 or hq == h2:
-                continue
-            libs[hq] += 1
-            if h0 == -1:
-                h0 = hq
-            elif h1 == -1:
-                h1 = hq
-            else:
-                h2 = hq
+            new, h0, h1, h2 = _new_head(hq, h0, h1, h2)
+            if new:
+                libs[hq] += 1
         n += 1
         s2 = nxt[s]
         nxt[s] = s
@@ -274,13 +283,8 @@ def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
                 nown += 1
         elif cq == opp:
             hq = head[q]
-            if hq != x0 and hq != x1 and hq != x2:
-                if x0 == -1:
-                    x0 = hq
-                elif x1 == -1:
-                    x1 = hq
-                else:
-                    x2 = hq
+            new, x0, x1, x2 = _new_head(hq, x0, x1, x2)
+            if new:
                 libs[hq] -= 1
                 if libs[hq] == 0:
                     cap_point = hq
@@ -662,14 +666,11 @@ def hash_after(b, p, c):
         if color[q] != opp:
             continue
         hq = head[q]
-        if libs[hq] != 1 or hq == s0 or hq == s1 or hq == s2:
+        if libs[hq] != 1:
             continue
-        if s0 == -1:
-            s0 = hq
-        elif s1 == -1:
-            s1 = hq
-        else:
-            s2 = hq
+        new, s0, s1, s2 = _new_head(hq, s0, s1, s2)
+        if not new:
+            continue
         s = hq
         while True:
             h ^= ZOBRIST[opp, s]

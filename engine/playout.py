@@ -63,8 +63,8 @@ from numba import njit
 from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, ZOBRIST, M_CAPB, M_CAPW, M_HASH,
                           M_KO, M_KO_COLOR, M_LAST, M_LAST2, M_MOVES, M_N, M_NEMPTY,
                           M_PASSES, M_STAMP, M_TOMOVE, M_W, area_owner, area_score,
-                          copy_board, copy_into, is_eye, is_legal, _libs_after, _pass, _play,
-                          _remove_chain, _stamp)
+                          copy_board, copy_into, is_eye, is_legal, _libs_after, _new_head, _pass,
+                          _play, _remove_chain, _stamp)
 from engine.rng import rand_below, rand_float
 
 MODE_LIGHT = 0
@@ -368,14 +368,9 @@ def _self_atari(color, nxt, head, libs, csize, mark, meta, p, c, minsize):
             hq = head[q]
             if libs[hq] >= 3:
                 return False
-            if hq != h0 and hq != h1 and hq != h2:
+            new, h0, h1, h2 = _new_head(hq, h0, h1, h2)
+            if new:
                 size += csize[hq]
-                if h0 == -1:
-                    h0 = hq
-                elif h1 == -1:
-                    h1 = hq
-                else:
-                    h2 = hq
     if ne >= 2 or size < minsize:
         return False
     return _libs_after(color, nxt, head, libs, mark, meta, p, c, 2) < 2
@@ -671,14 +666,9 @@ def _pattern_step(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pa
         for q in (p - w, p - 1, p + 1, p + w):
             if color[q] == 3 - c and libs[head[q]] == 1:
                 h = head[q]
-                if h == h0 or h == h1 or h == h2:
+                new, h0, h1, h2 = _new_head(h, h0, h1, h2)
+                if not new:
                     continue
-                if h0 == -1:
-                    h0 = h
-                elif h1 == -1:
-                    h1 = h
-                else:
-                    h2 = h
                 s = h
                 while True:
                     caps[ncap] = s
@@ -892,28 +882,18 @@ def heuristic_priors(b, c, out):
             cq = color[q]
             if cq == opp:
                 h = head[q]
-                if h == x0 or h == x1 or h == x2:
+                new, x0, x1, x2 = _new_head(h, x0, x1, x2)
+                if not new:
                     continue
-                if x0 == -1:
-                    x0 = h
-                elif x1 == -1:
-                    x1 = h
-                else:
-                    x2 = h
                 if libs[h] == 1:
                     cap += csize[h]
                 elif libs[h] == 2:
                     atari = True
             elif cq == c:
                 h = head[q]
-                if h == o0 or h == o1 or h == o2:
+                new, o0, o1, o2 = _new_head(h, o0, o1, o2)
+                if not new:
                     continue
-                if o0 == -1:
-                    o0 = h
-                elif o1 == -1:
-                    o1 = h
-                else:
-                    o2 = h
                 size += csize[h]
                 if libs[h] == 1:
                     save = True

@@ -98,8 +98,8 @@ from numba import njit
 
 from engine import atomic
 from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, M_KO, M_KO_COLOR, M_LAST, M_LAST2,
-                          M_MOVES, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, _libs_after, _pass,
-                          _play, _stamp, copy_into, is_legal, new_board, play)
+                          M_MOVES, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, _libs_after, _new_head,
+                          _pass, _play, _stamp, copy_into, is_legal, new_board, play)
 from engine.mcts import batch_board, record_playout
 from engine.playout import playout_score
 from engine.rng import new_rng, rand_float
@@ -1091,14 +1091,9 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
                 h = head[q]
                 lq = libs[h]
                 if lq == 1:
-                    if h == h0 or h == h1 or h == h2:
+                    new, h0, h1, h2 = _new_head(h, h0, h1, h2)
+                    if not new:
                         continue
-                    if h0 == -1:
-                        h0 = h
-                    elif h1 == -1:
-                        h1 = h
-                    else:
-                        h2 = h
                     s = h
                     while True:
                         caps[ncap] = s

@@ -86,8 +86,8 @@ import numpy as np
 from numba import njit
 
 from engine.board import (BLACK, EMPTY, M_KO, M_KO_COLOR, M_LAST, M_LAST2, M_MOVES, M_N, M_PASSES,
-                          M_TOMOVE, M_W, OFF, PASS, WHITE, _libs_after, _pass, _play, _stamp,
-                          copy_board, copy_into, is_eye, is_legal, new_board, play)
+                          M_TOMOVE, M_W, OFF, PASS, WHITE, _libs_after, _new_head, _pass, _play,
+                          _stamp, copy_board, copy_into, is_eye, is_legal, new_board, play)
 from engine.game import GameState
 from engine.mcts import T_MOVE, T_PARENT, batch_board, path_from
 from nets.features import sym_action, sym_rowcol
@@ -550,14 +550,9 @@ def _fill(b, age, k, with_player, st, lad, out):
                 if cq != c and cq != opp:
                     continue
                 hq = head[q]
-                if hq == h0 or hq == h1 or hq == h2:
+                new, h0, h1, h2 = _new_head(hq, h0, h1, h2)
+                if not new:
                     continue
-                if h0 == -1:
-                    h0 = hq
-                elif h1 == -1:
-                    h1 = hq
-                else:
-                    h2 = hq
                 if cq == opp:
                     if libs[hq] == 1:
                         captured += csize[hq]
