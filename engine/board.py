@@ -126,34 +126,6 @@ def copy_into(dst, src):
     dst[8][:] = src[8]
 
 
-@njit(cache=True)
-def is_legal(b, p, c):
-    """True when colour c may play at padded point p under simple ko (PASS is always legal)."""
-    if p == PASS:
-        return True
-    color = b[0]
-    if p < 0 or p >= color.shape[0] or color[p] != EMPTY:
-        return False
-    meta = b[8]
-    if p == meta[M_KO] and c == meta[M_KO_COLOR]:
-        return False
-    head = b[2]
-    libs = b[3]
-    w = meta[M_W]
-    for q in (p - w, p - 1, p + 1, p + w):
-        cq = color[q]
-        if cq == EMPTY:
-            return True
-        if cq == OFF:
-            continue
-        if cq == c:
-            if libs[head[q]] > 1:
-                return True
-        elif libs[head[q]] == 1:
-            return True
-    return False
-
-
 # The per-move kernels take the board's arrays one by one rather than the tuple: unpacking
 # a tuple inside a hot loop costs Numba reference-count updates, which dominated playout
 # time. ``_nrt=False``: they never allocate.
@@ -199,6 +171,53 @@ def _new_head(h, h0, h1, h2):
     if h1 == -1:
         return True, h0, h, h2
     return True, h0, h1, h
+
+
+@njit(cache=True, inline="always")
+def _chains_allow(color, head, libs, w, p, c):
+    """A neighbour makes c's move at the empty point p legal, ko aside: an empty point, an own
+    chain with a liberty to spare, or an opponent chain in atari (captured)."""
+    for q in (p - w, p - 1, p + 1, p + w):
+        cq = color[q]
+        if cq == EMPTY:
+            return True
+        if cq == OFF:
+            continue
+        if cq == c:
+            if libs[head[q]] > 1:
+                return True
+        elif libs[head[q]] == 1:
+            return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def _diagonals_hold(color, w, p, c):
+    """The diagonals of a point walled in by c keep it a real eye: fewer than two opponent
+    stones among them, counting the edge as one."""
+    bad = 0
+    edge = 0
+    for q in (p - w - 1, p - w + 1, p + w - 1, p + w + 1):
+        cq = color[q]
+        if cq == OFF:
+            edge = 1
+        elif cq == 3 - c:
+            bad += 1
+    return bad + edge < 2
+
+
+@njit(cache=True)
+def is_legal(b, p, c):
+    """True when colour c may play at padded point p under simple ko (PASS is always legal)."""
+    if p == PASS:
+        return True
+    color = b[0]
+    if p < 0 or p >= color.shape[0] or color[p] != EMPTY:
+        return False
+    meta = b[8]
+    if p == meta[M_KO] and c == meta[M_KO_COLOR]:
+        return False
+    return _chains_allow(color, b[2], b[3], meta[M_W], p, c)
 
 
 @njit(cache=True, _nrt=False)
@@ -429,17 +448,7 @@ def is_eye(b, p, c):
     """Single-point eye of c that playouts must not fill: eyeish and not false by diagonals."""
     if not is_eyeish(b, p, c):
         return False
-    color = b[0]
-    w = b[8][M_W]
-    bad = 0
-    edge = 0
-    for q in (p - w - 1, p - w + 1, p + w - 1, p + w + 1):
-        cq = color[q]
-        if cq == OFF:
-            edge = 1
-        elif cq == 3 - c:
-            bad += 1
-    return bad + edge < 2
+    return _diagonals_hold(b[0], b[8][M_W], p, c)
 
 
 @njit(cache=True)

@@ -63,8 +63,9 @@ from numba import njit
 from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, ZOBRIST, M_CAPB, M_CAPW, M_HASH,
                           M_KO, M_KO_COLOR, M_LAST, M_LAST2, M_MOVES, M_N, M_NEMPTY,
                           M_PASSES, M_STAMP, M_TOMOVE, M_W, area_owner, area_score,
-                          copy_board, copy_into, is_eye, is_legal, _libs_after, _new_head, _pass,
-                          _play, _remove_chain, _stamp)
+                          copy_board, copy_into, is_eye, is_legal, _chains_allow,
+                          _diagonals_hold, _libs_after, _new_head, _pass, _play, _remove_chain,
+                          _stamp)
 from engine.rng import rand_below, rand_float
 
 MODE_LIGHT = 0
@@ -286,27 +287,9 @@ def _ok(color, head, libs, w, p, c, ko, koc):
     if p == ko and c == koc:
         return False
     if ((cn == c or cn == OFF) and (cw == c or cw == OFF) and (ce == c or ce == OFF)
-            and (cs == c or cs == OFF)):
-        bad = 0
-        edge = 0
-        for q in (p - w - 1, p - w + 1, p + w - 1, p + w + 1):
-            cq = color[q]
-            if cq == OFF:
-                edge = 1
-            elif cq == 3 - c:
-                bad += 1
-        if bad + edge < 2:
-            return False
-    for q in (p - w, p - 1, p + 1, p + w):
-        cq = color[q]
-        if cq == OFF:
-            continue
-        if cq == c:
-            if libs[head[q]] > 1:
-                return True
-        elif libs[head[q]] == 1:
-            return True
-    return False
+            and (cs == c or cs == OFF) and _diagonals_hold(color, w, p, c)):
+        return False
+    return _chains_allow(color, head, libs, w, p, c)
 
 
 @njit(cache=True)
