@@ -451,6 +451,35 @@ def is_eye(b, p, c):
     return _diagonals_hold(b[0], b[8][M_W], p, c)
 
 
+@njit(cache=True, inline="always")
+def _flood_empty(color, mark, st, w, p, stack, region, keep):
+    """Flood the empty region of the unmarked empty point p, stamping its points with st.
+    Returns (its size, the OR of the colours bordering it: BLACK, WHITE, both or 0). With
+    ``keep`` the points land in region[:size] too."""
+    sp = 0
+    stack[sp] = p
+    sp += 1
+    mark[p] = st
+    size = 0
+    touch = 0
+    while sp > 0:
+        sp -= 1
+        s = stack[sp]
+        if keep:
+            region[size] = s
+        size += 1
+        for q in (s - w, s - 1, s + 1, s + w):
+            cq = color[q]
+            if cq == EMPTY:
+                if mark[q] != st:
+                    mark[q] = st
+                    stack[sp] = q
+                    sp += 1
+            elif cq != OFF:
+                touch |= cq
+    return size, touch
+
+
 @njit(cache=True)
 def area_score(b, komi):
     """Tromp-Taylor area score from black's point of view: stones + empty regions that reach
@@ -472,26 +501,7 @@ def area_score(b, komi):
             elif cp == WHITE:
                 score -= 1.0
             elif mark[p] != st:
-                # flood the empty region
-                sp = 0
-                stack[sp] = p
-                sp += 1
-                mark[p] = st
-                size = 0
-                touch = 0
-                while sp > 0:
-                    sp -= 1
-                    s = stack[sp]
-                    size += 1
-                    for q in (s - w, s - 1, s + 1, s + w):
-                        cq = color[q]
-                        if cq == EMPTY:
-                            if mark[q] != st:
-                                mark[q] = st
-                                stack[sp] = q
-                                sp += 1
-                        elif cq != OFF:
-                            touch |= cq
+                size, touch = _flood_empty(color, mark, st, w, p, stack, stack, False)
                 if touch == BLACK:
                     score += size
                 elif touch == WHITE:
@@ -520,26 +530,7 @@ def area_owner(b, out):
             elif cp == WHITE:
                 out[r * n + cc] = -1
             elif mark[p] != st:
-                sp = 0
-                stack[sp] = p
-                sp += 1
-                mark[p] = st
-                nreg = 0
-                touch = 0
-                while sp > 0:
-                    sp -= 1
-                    s = stack[sp]
-                    region[nreg] = s
-                    nreg += 1
-                    for q in (s - w, s - 1, s + 1, s + w):
-                        cq = color[q]
-                        if cq == EMPTY:
-                            if mark[q] != st:
-                                mark[q] = st
-                                stack[sp] = q
-                                sp += 1
-                        elif cq != OFF:
-                            touch |= cq
+                nreg, touch = _flood_empty(color, mark, st, w, p, stack, region, True)
                 v = 0
                 if touch == BLACK:
                     v = 1
