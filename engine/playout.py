@@ -310,8 +310,12 @@ def _swap_out(empt, eidx, k, m):
     eidx[p] = m
 
 
-@njit(cache=True, _nrt=False)
-def _choose_light(color, head, libs, empt, eidx, meta, c, rng):
+@njit(cache=True, _nrt=False, inline="always")
+def _random_move(color, nxt, head, libs, csize, empt, eidx, mark, meta, c, rng, careful):
+    """Draw empty points uniformly without replacement until one passes ``_ok`` and, when
+    ``careful``, is not a self-atari of a chain of SELF_ATARI_MIN or more stones (such a point
+    is turned down with probability P_SELF_ATARI_REJECT); PASS when none is left. A turned
+    down point is swapped behind the live range of the empty-point list."""
     w = meta[M_W]
     ko = meta[M_KO]
     koc = meta[M_KO_COLOR]
@@ -320,17 +324,26 @@ def _choose_light(color, head, libs, empt, eidx, meta, c, rng):
         k = rand_below(rng, m)
         p = empt[k]
         if _ok(color, head, libs, w, p, c, ko, koc):
-            return p
+            if not (careful
+                    and _self_atari(color, nxt, head, libs, csize, mark, meta, p, c,
+                                    SELF_ATARI_MIN)
+                    and rand_float(rng) < P_SELF_ATARI_REJECT):
+                return p
         m -= 1
         _swap_out(empt, eidx, k, m)
     return PASS
+
+
+@njit(cache=True, _nrt=False)
+def _choose_light(color, nxt, head, libs, csize, empt, eidx, mark, meta, c, rng):
+    return _random_move(color, nxt, head, libs, csize, empt, eidx, mark, meta, c, rng, False)
 
 
 @njit(cache=True)
 def choose_light(b, c, rng):
     """Uniform random legal move for c that does not fill an own single-point eye, or PASS.
     Reorders b's empty-point list (the set is unchanged)."""
-    return _choose_light(b[0], b[2], b[3], b[5], b[6], b[8], c, rng)
+    return _choose_light(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], c, rng)
 
 
 @njit(cache=True, _nrt=False)
@@ -482,20 +495,7 @@ def _choose_heuristic(color, nxt, head, libs, csize, empt, eidx, mark, meta, pat
             p = _pattern_move(color, nxt, head, libs, csize, mark, meta, pat3, c, last, rng)
             if p >= 0:
                 return p
-    w = meta[M_W]
-    ko = meta[M_KO]
-    koc = meta[M_KO_COLOR]
-    m = meta[M_NEMPTY]
-    while m > 0:
-        k = rand_below(rng, m)
-        p = empt[k]
-        if _ok(color, head, libs, w, p, c, ko, koc):
-            if not (_self_atari(color, nxt, head, libs, csize, mark, meta, p, c, SELF_ATARI_MIN)
-                    and rand_float(rng) < P_SELF_ATARI_REJECT):
-                return p
-        m -= 1
-        _swap_out(empt, eidx, k, m)
-    return PASS
+    return _random_move(color, nxt, head, libs, csize, empt, eidx, mark, meta, c, rng, True)
 
 
 @njit(cache=True)
@@ -718,38 +718,37 @@ def playout_score(b, komi):
     return float(s) - komi
 
 
-@njit(cache=True)
-def _light_playout(b, rng, komi):
-    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
-    limit = 3 * meta[M_N] * meta[M_N]
-    moves = 0
-    while meta[M_PASSES] < 2 and moves < limit:
-        c = meta[M_TOMOVE]
-        p = _choose_light(color, head, libs, empt, eidx, meta, c, rng)
-        if p == PASS:
-            _pass(meta, c)
-        else:
-            _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
-        moves += 1
-    return playout_score(b, komi)
-
-
-@njit(cache=True)
-def _heuristic_playout(b, rng, komi):
+@njit(cache=True, inline="always")
+def _play_out(b, rng, komi, heuristic):
+    """Play b to the end with light moves, or heuristic ones when ``heuristic`` (a constant at
+    each call site, so each playout compiles to its own loop); returns the score."""
     color, nxt, head, libs, csize, empt, eidx, mark, meta = b
     pat3 = PAT3_GOOD
     limit = 3 * meta[M_N] * meta[M_N]
     moves = 0
     while meta[M_PASSES] < 2 and moves < limit:
         c = meta[M_TOMOVE]
-        p = _choose_heuristic(color, nxt, head, libs, csize, empt, eidx, mark, meta, pat3, c,
-                              rng)
+        if heuristic:
+            p = _choose_heuristic(color, nxt, head, libs, csize, empt, eidx, mark, meta, pat3,
+                                  c, rng)
+        else:
+            p = _choose_light(color, nxt, head, libs, csize, empt, eidx, mark, meta, c, rng)
         if p == PASS:
             _pass(meta, c)
         else:
             _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
         moves += 1
     return playout_score(b, komi)
+
+
+@njit(cache=True)
+def _light_playout(b, rng, komi):
+    return _play_out(b, rng, komi, False)
+
+
+@njit(cache=True)
+def _heuristic_playout(b, rng, komi):
+    return _play_out(b, rng, komi, True)
 
 
 @njit(cache=True)
