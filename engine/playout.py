@@ -386,6 +386,17 @@ def _chain_liberty(color, nxt, w, h):
     return -1
 
 
+@njit(cache=True, inline="always")
+def _reservoir(rng, found, pick, q):
+    """One more candidate q for a uniform pick among candidates met one at a time (reservoir
+    sampling): q replaces the pick with probability 1 / (candidates so far). Returns the new
+    (count, pick)."""
+    found += 1
+    if rand_below(rng, found) == 0:
+        pick = q
+    return found, pick
+
+
 @njit(cache=True, _nrt=False)
 def _capture_move(color, nxt, head, libs, meta, c, last, last2, rng):
     """A move capturing an opponent chain in atari at or next to the last move, or next to
@@ -406,9 +417,7 @@ def _capture_move(color, nxt, head, libs, meta, c, last, last2, rng):
         lib = _chain_liberty(color, nxt, w, h)
         if lib == ko and c == koc:
             continue
-        found += 1
-        if rand_below(rng, found) == 0:
-            pick = lib
+        found, pick = _reservoir(rng, found, pick, lib)
     return pick
 
 
@@ -435,9 +444,7 @@ def _save_move(color, nxt, head, libs, csize, mark, meta, c, last, rng):
                 if color[r] == opp and libs[head[r]] == 1:
                     lib = _chain_liberty(color, nxt, w, head[r])
                     if not (lib == ko and c == koc):
-                        found += 1
-                        if rand_below(rng, found) == 0:
-                            pick = lib
+                        found, pick = _reservoir(rng, found, pick, lib)
             s = nxt[s]
             if s == h:
                 break
@@ -446,9 +453,7 @@ def _save_move(color, nxt, head, libs, csize, mark, meta, c, last, rng):
         if lib == ko and c == koc:
             continue
         if _libs_after(color, nxt, head, libs, mark, meta, lib, c, 2) >= 2:
-            found += 1
-            if rand_below(rng, found) == 0:
-                pick = lib
+            found, pick = _reservoir(rng, found, pick, lib)
     return pick
 
 
@@ -471,9 +476,7 @@ def _pattern_move(color, nxt, head, libs, csize, mark, meta, pat3, c, last, rng)
             continue
         if _self_atari(color, nxt, head, libs, csize, mark, meta, q, c, 1):
             continue
-        found += 1
-        if rand_below(rng, found) == 0:
-            pick = q
+        found, pick = _reservoir(rng, found, pick, q)
     return pick
 
 
