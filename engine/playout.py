@@ -524,6 +524,35 @@ def _pat_refresh(color, w, p, pat_weights, wts, dirty):
     dirty[p // w - 1] = 1
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def _sum_row(n, w, wts, rows, r):
+    """rows[0 / 1, r] = the exact sums of both colours' weights wts[0 / 1] on board row r."""
+    base = (r + 1) * w + 1
+    s0 = 0.0
+    s1 = 0.0
+    for k in range(n):
+        s0 += wts[0, base + k]
+        s1 += wts[1, base + k]
+    rows[0, r] = s0
+    rows[1, r] = s1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _pick_in_row(wts, ci, base, n, x):
+    """Where x, an offset into the total of row weights wts[ci, base:base + n], falls: the
+    point whose weight covers it; the last point with weight when rounding left x past the end;
+    -1 when the row has no weight."""
+    p = -1
+    for k in range(n):
+        wk = wts[ci, base + k]
+        if wk > 0.0:
+            p = base + k
+            if x < wk:
+                break
+            x -= wk
+    return p
+
+
 @njit(cache=True, _nrt=False)
 def _pat_rows(n, w, wts, rows, dirty):
     """Recompute the row sums of dirty rows (exact sums, so no drift)."""
@@ -531,14 +560,7 @@ def _pat_rows(n, w, wts, rows, dirty):
         if dirty[r] == 0:
             continue
         dirty[r] = 0
-        base = (r + 1) * w + 1
-        s0 = 0.0
-        s1 = 0.0
-        for k in range(n):
-            s0 += wts[0, base + k]
-            s1 += wts[1, base + k]
-        rows[0, r] = s0
-        rows[1, r] = s1
+        _sum_row(n, w, wts, rows, r)
 
 
 @njit(cache=True, _nrt=False)
@@ -575,15 +597,7 @@ def _choose_pattern(color, head, libs, meta, c, rng, wts, rows, dirty, rejected)
         while r < n - 1 and x >= rows[ci, r]:
             x -= rows[ci, r]
             r += 1
-        base = (r + 1) * w + 1
-        p = -1
-        for k in range(n):
-            wk = wts[ci, base + k]
-            if wk > 0.0:
-                p = base + k
-                if x < wk:
-                    break
-                x -= wk
+        p = _pick_in_row(wts, ci, (r + 1) * w + 1, n, x)
         if p < 0:
             # only rounding residue was left in this row: clear it and redraw
             rows[ci, r] = 0.0

@@ -101,7 +101,7 @@ from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, M_KO, M_KO_COLOR, M_LA
                           M_MOVES, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, _libs_after, _new_head,
                           _pass, _play, _stamp, copy_into, is_legal, new_board, play)
 from engine.mcts import batch_board, record_playout
-from engine.playout import playout_score
+from engine.playout import _pick_in_row, _sum_row, playout_score
 from engine.rng import new_rng, rand_float
 from engine.search import RolloutEvaluator
 from nets.features import sym_rowcol
@@ -916,14 +916,7 @@ def _add_libs(color, nxt, rmark, st, rlist, nr, w, h):
 @njit(cache=True, _nrt=False)
 def _rows_exact(n, w, wts, rows):
     for r in range(n):
-        base = (r + 1) * w + 1
-        s0 = 0.0
-        s1 = 0.0
-        for k in range(n):
-            s0 += wts[0, base + k]
-            s1 += wts[1, base + k]
-        rows[0, r] = s0
-        rows[1, r] = s1
+        _sum_row(n, w, wts, rows, r)
 
 
 @njit(cache=True, _nrt=False)
@@ -1015,14 +1008,7 @@ def _draw(n, w, ci, wts, rows, rng):
                 x -= v
             r += 1
         base = (r + 1) * w + 1
-        p = -1
-        for k in range(n):
-            wk = wts[ci, base + k]
-            if wk > 0.0:
-                p = base + k
-                if x < wk:
-                    break
-                x -= wk
+        p = _pick_in_row(wts, ci, base, n, x)
         if p >= 0:
             return p
         # only rounding residue was left in this row: make it exact and draw again
