@@ -687,3 +687,35 @@ def legal_moves_hashes(b, c, out, hashes):
     for i in range(k):
         hashes[i] = hash_after(b, out[i], c)
     return k
+
+
+@njit(cache=True, inline="always")
+def clear_history(meta):
+    """Forget how a position came about (after setup stones, which are not moves): no ko, no
+    last move, no passes, no moves counted."""
+    meta[M_KO] = -1
+    meta[M_LAST] = -2
+    meta[M_LAST2] = -2
+    meta[M_PASSES] = 0
+    meta[M_MOVES] = 0
+
+
+SETUP_OK = 0
+SETUP_BAD_STONE = 1  # off the board, on a stone, neither black nor white, or without liberty
+SETUP_CAPTURES = 2  # a stone that would capture
+
+
+@njit(cache=True)
+def place_setup(b, points, colors, s0, s1):
+    """Put the setup stones points[s0:s1] (padded points) of colours colors[s0:s1] on b, as
+    stones rather than moves (``clear_history``). Returns SETUP_OK, or the fault of the first
+    stone that cannot stand (b is then left half set up)."""
+    for i in range(s0, s1):
+        p = np.int64(points[i])
+        c = np.int64(colors[i])
+        if (c != BLACK and c != WHITE) or p < 0 or not is_legal(b, p, c):
+            return SETUP_BAD_STONE
+        if play(b, p, c) > 0:
+            return SETUP_CAPTURES
+    clear_history(b[8])
+    return SETUP_OK

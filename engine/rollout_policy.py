@@ -97,9 +97,9 @@ import numpy as np
 from numba import njit
 
 from engine import atomic
-from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, M_KO, M_KO_COLOR, M_LAST, M_LAST2,
-                          M_MOVES, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, _libs_after, _new_head,
-                          _pass, _play, _stamp, copy_into, is_legal, new_board, play)
+from engine.board import (BLACK, EMPTY, OFF, PASS, SETUP_OK, WHITE, M_KO, M_KO_COLOR, M_LAST,
+                          M_LAST2, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, _libs_after, _new_head,
+                          _pass, _play, _stamp, copy_into, is_legal, new_board, place_setup, play)
 from engine.mcts import batch_board, record_playout
 from engine.playout import _pick_in_row, _sum_row, playout_score
 from engine.rng import new_rng, rand_float
@@ -1286,26 +1286,6 @@ def policy_rollout_batch(boards, lo, hi, expand, terminal, priors, rollout, scor
 # Replaying game records for training (jitted; nets.rollout_train drives them)
 
 @njit(cache=True)
-def replay_setup(b, spts, scol, s0, s1):
-    """Place setup stones s0..s1-1; False when one is off the board, on a stone, without
-    liberties or capturing."""
-    color = b[0]
-    for i in range(s0, s1):
-        p = spts[i]
-        if p < 0 or p >= color.shape[0] or color[p] != EMPTY or not is_legal(b, p, scol[i]):
-            return False
-        if play(b, p, scol[i]) > 0:
-            return False
-    m = b[8]
-    m[M_KO] = -1
-    m[M_LAST] = -2
-    m[M_LAST2] = -2
-    m[M_PASSES] = 0
-    m[M_MOVES] = 0
-    return True
-
-
-@njit(cache=True)
 def harvest_chunk(n, offsets, moves, colors, soff, spts, scol, g0, g1, tree, canon3,
                    pat3_counts, resp_out, nak_out, dia_out, stats):
     """Count the 3x3 patterns of every candidate of games g0..g1-1 into pat3_counts (by
@@ -1320,7 +1300,7 @@ def harvest_chunk(n, offsets, moves, colors, soff, spts, scol, g0, g1, tree, can
     w = n + 2
     for g in range(g0, g1):
         b = new_board(n)
-        if not replay_setup(b, spts, scol, soff[g], soff[g + 1]):
+        if place_setup(b, spts, scol, soff[g], soff[g + 1]) != SETUP_OK:
             stats[1] += 1
             continue
         color, nxt, head, libs, csize, empt, eidx, mark, meta = b
@@ -1367,7 +1347,7 @@ def extract_chunk(n, offsets, moves, colors, soff, spts, scol, g0, g1, m, tree, 
     w = n + 2
     for g in range(g0, g1):
         b = new_board(n)
-        if not replay_setup(b, spts, scol, soff[g], soff[g + 1]):
+        if place_setup(b, spts, scol, soff[g], soff[g + 1]) != SETUP_OK:
             stats[1] += 1
             continue
         color = b[0]
