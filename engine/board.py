@@ -126,26 +126,57 @@ def copy_into(dst, src):
     dst[8][:] = src[8]
 
 
+# The per-move kernels take the board's arrays one by one rather than the tuple: unpacking
+# a tuple inside a hot loop costs Numba reference-count updates, which dominated playout
+# time. ``_nrt=False``: they never allocate.
+
 @njit(cache=True, inline="always")
-def _next_stamp(b):
-    b[8][M_STAMP] += 1
-    return np.int32(b[8][M_STAMP])
+def _stamp(meta):
+    """A fresh stamp for ``mark`` (flood fills, de-duplication)."""
+    meta[M_STAMP] += 1
+    return np.int32(meta[M_STAMP])
 
 
-@njit(cache=True)
-def is_legal(b, p, c):
-    """True when colour c may play at padded point p under simple ko (PASS is always legal)."""
-    if p == PASS:
-        return True
-    color = b[0]
-    if p < 0 or p >= color.shape[0] or color[p] != EMPTY:
-        return False
-    meta = b[8]
-    if p == meta[M_KO] and c == meta[M_KO_COLOR]:
-        return False
-    head = b[2]
-    libs = b[3]
-    w = meta[M_W]
+@njit(cache=True, inline="always")
+def _empt_remove(empt, eidx, meta, p):
+    """Take p off the empty-point list (the last entry moves into its place)."""
+    i = eidx[p]
+    last = meta[M_NEMPTY] - 1
+    q = empt[last]
+    empt[i] = q
+    eidx[q] = i
+    eidx[p] = -1
+    meta[M_NEMPTY] = last
+
+
+@njit(cache=True, inline="always")
+def _empt_add(empt, eidx, meta, p):
+    """Append p to the empty-point list."""
+    k = meta[M_NEMPTY]
+    empt[k] = p
+    eidx[p] = k
+    meta[M_NEMPTY] = k + 1
+
+
+@njit(cache=True, inline="always")
+def _new_head(h, h0, h1, h2):
+    """De-duplicate the chains around a point: h0, h1, h2 are the heads seen so far (-1 for a
+    free slot). Returns (h not seen before, the heads with h recorded). A point has four
+    neighbours, so three slots tell every head apart; a fourth distinct head, which can only
+    come last, takes the third slot."""
+    if h == h0 or h == h1 or h == h2:
+        return False, h0, h1, h2
+    if h0 == -1:
+        return True, h, h1, h2
+    if h1 == -1:
+        return True, h0, h, h2
+    return True, h0, h1, h
+
+
+@njit(cache=True, inline="always")
+def _chains_allow(color, head, libs, w, p, c):
+    """A neighbour makes c's move at the empty point p legal, ko aside: an empty point, an own
+    chain with a liberty to spare, or an opponent chain in atari (captured)."""
     for q in (p - w, p - 1, p + 1, p + w):
         cq = color[q]
         if cq == EMPTY:
@@ -161,38 +192,32 @@ def is_legal(b, p, c):
 
 
 @njit(cache=True, inline="always")
-def _empt_remove(b, p):
-    empt = b[5]
-    eidx = b[6]
+def _diagonals_hold(color, w, p, c):
+    """The diagonals of a point walled in by c keep it a real eye: fewer than two opponent
+    stones among them, counting the edge as one."""
+    bad = 0
+    edge = 0
+    for q in (p - w - 1, p - w + 1, p + w - 1, p + w + 1):
+        cq = color[q]
+        if cq == OFF:
+            edge = 1
+        elif cq == 3 - c:
+            bad += 1
+    return bad + edge < 2
+
+
+@njit(cache=True)
+def is_legal(b, p, c):
+    """True when colour c may play at padded point p under simple ko (PASS is always legal)."""
+    if p == PASS:
+        return True
+    color = b[0]
+    if p < 0 or p >= color.shape[0] or color[p] != EMPTY:
+        return False
     meta = b[8]
-    i = eidx[p]
-    last = meta[M_NEMPTY] - 1
-    q = empt[last]
-    empt[i] = q
-    eidx[q] = i
-    eidx[p] = -1
-    meta[M_NEMPTY] = last
-
-
-@njit(cache=True, inline="always")
-def _empt_add(b, p):
-    empt = b[5]
-    eidx = b[6]
-    meta = b[8]
-    k = meta[M_NEMPTY]
-    empt[k] = p
-    eidx[p] = k
-    meta[M_NEMPTY] = k + 1
-
-
-# The per-move kernels take the board's arrays one by one rather than the tuple: unpacking
-# a tuple inside a hot loop costs Numba reference-count updates, which dominated playout
-# time. ``_nrt=False``: they never allocate.
-
-@njit(cache=True, inline="always")
-def _stamp(meta):
-    meta[M_STAMP] += 1
-    return np.int32(meta[M_STAMP])
+    if p == meta[M_KO] and c == meta[M_KO_COLOR]:
+        return False
+    return _chains_allow(color, b[2], b[3], meta[M_W], p, c)
 
 
 @njit(cache=True, _nrt=False)
@@ -205,10 +230,7 @@ def _remove_chain(color, nxt, head, libs, empt, eidx, meta, h):
     while True:
         color[s] = EMPTY
         meta[M_HASH] ^= ZOBRIST[dead, s]
-        k = meta[M_NEMPTY]
-        empt[k] = s
-        eidx[s] = k
-        meta[M_NEMPTY] = k + 1
+        _empt_add(empt, eidx, meta, s)
         h0 = -1
         h1 = -1
         h2 = -1
@@ -217,15 +239,9 @@ def _remove_chain(color, nxt, head, libs, empt, eidx, meta, h):
             if cq == EMPTY or cq == OFF or cq == dead:
                 continue
             hq = head[q]
-            if hq == h0 or hq == h1 or hq == h2:
-                continue
-            libs[hq] += 1
-            if h0 == -1:
-                h0 = hq
-            elif h1 == -1:
-                h1 = hq
-            else:
-                h2 = hq
+            new, h0, h1, h2 = _new_head(hq, h0, h1, h2)
+            if new:
+                libs[hq] += 1
         n += 1
         s2 = nxt[s]
         nxt[s] = s
@@ -250,13 +266,7 @@ def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
 
     color[p] = c
     meta[M_HASH] ^= ZOBRIST[c, p]
-    i = eidx[p]
-    last = meta[M_NEMPTY] - 1
-    q = empt[last]
-    empt[i] = q
-    eidx[q] = i
-    eidx[p] = -1
-    meta[M_NEMPTY] = last
+    _empt_remove(empt, eidx, meta, p)
     head[p] = p
     nxt[p] = p
     csize[p] = 1
@@ -292,13 +302,8 @@ def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
                 nown += 1
         elif cq == opp:
             hq = head[q]
-            if hq != x0 and hq != x1 and hq != x2:
-                if x0 == -1:
-                    x0 = hq
-                elif x1 == -1:
-                    x1 = hq
-                else:
-                    x2 = hq
+            new, x0, x1, x2 = _new_head(hq, x0, x1, x2)
+            if new:
                 libs[hq] -= 1
                 if libs[hq] == 0:
                     cap_point = hq
@@ -443,17 +448,36 @@ def is_eye(b, p, c):
     """Single-point eye of c that playouts must not fill: eyeish and not false by diagonals."""
     if not is_eyeish(b, p, c):
         return False
-    color = b[0]
-    w = b[8][M_W]
-    bad = 0
-    edge = 0
-    for q in (p - w - 1, p - w + 1, p + w - 1, p + w + 1):
-        cq = color[q]
-        if cq == OFF:
-            edge = 1
-        elif cq == 3 - c:
-            bad += 1
-    return bad + edge < 2
+    return _diagonals_hold(b[0], b[8][M_W], p, c)
+
+
+@njit(cache=True, inline="always")
+def _flood_empty(color, mark, st, w, p, stack, region, keep):
+    """Flood the empty region of the unmarked empty point p, stamping its points with st.
+    Returns (its size, the OR of the colours bordering it: BLACK, WHITE, both or 0). With
+    ``keep`` the points land in region[:size] too."""
+    sp = 0
+    stack[sp] = p
+    sp += 1
+    mark[p] = st
+    size = 0
+    touch = 0
+    while sp > 0:
+        sp -= 1
+        s = stack[sp]
+        if keep:
+            region[size] = s
+        size += 1
+        for q in (s - w, s - 1, s + 1, s + w):
+            cq = color[q]
+            if cq == EMPTY:
+                if mark[q] != st:
+                    mark[q] = st
+                    stack[sp] = q
+                    sp += 1
+            elif cq != OFF:
+                touch |= cq
+    return size, touch
 
 
 @njit(cache=True)
@@ -465,7 +489,7 @@ def area_score(b, komi):
     meta = b[8]
     n = meta[M_N]
     w = meta[M_W]
-    st = _next_stamp(b)
+    st = _stamp(meta)
     stack = np.empty(w * w, dtype=np.int32)
     score = 0.0
     for r in range(n):
@@ -477,26 +501,7 @@ def area_score(b, komi):
             elif cp == WHITE:
                 score -= 1.0
             elif mark[p] != st:
-                # flood the empty region
-                sp = 0
-                stack[sp] = p
-                sp += 1
-                mark[p] = st
-                size = 0
-                touch = 0
-                while sp > 0:
-                    sp -= 1
-                    s = stack[sp]
-                    size += 1
-                    for q in (s - w, s - 1, s + 1, s + w):
-                        cq = color[q]
-                        if cq == EMPTY:
-                            if mark[q] != st:
-                                mark[q] = st
-                                stack[sp] = q
-                                sp += 1
-                        elif cq != OFF:
-                            touch |= cq
+                size, touch = _flood_empty(color, mark, st, w, p, stack, stack, False)
                 if touch == BLACK:
                     score += size
                 elif touch == WHITE:
@@ -513,7 +518,7 @@ def area_owner(b, out):
     meta = b[8]
     n = meta[M_N]
     w = meta[M_W]
-    st = _next_stamp(b)
+    st = _stamp(meta)
     stack = np.empty(w * w, dtype=np.int32)
     region = np.empty(w * w, dtype=np.int32)
     for r in range(n):
@@ -525,26 +530,7 @@ def area_owner(b, out):
             elif cp == WHITE:
                 out[r * n + cc] = -1
             elif mark[p] != st:
-                sp = 0
-                stack[sp] = p
-                sp += 1
-                mark[p] = st
-                nreg = 0
-                touch = 0
-                while sp > 0:
-                    sp -= 1
-                    s = stack[sp]
-                    region[nreg] = s
-                    nreg += 1
-                    for q in (s - w, s - 1, s + 1, s + w):
-                        cq = color[q]
-                        if cq == EMPTY:
-                            if mark[q] != st:
-                                mark[q] = st
-                                stack[sp] = q
-                                sp += 1
-                        elif cq != OFF:
-                            touch |= cq
+                nreg, touch = _flood_empty(color, mark, st, w, p, stack, region, True)
                 v = 0
                 if touch == BLACK:
                     v = 1
@@ -680,14 +666,11 @@ def hash_after(b, p, c):
         if color[q] != opp:
             continue
         hq = head[q]
-        if libs[hq] != 1 or hq == s0 or hq == s1 or hq == s2:
+        if libs[hq] != 1:
             continue
-        if s0 == -1:
-            s0 = hq
-        elif s1 == -1:
-            s1 = hq
-        else:
-            s2 = hq
+        new, s0, s1, s2 = _new_head(hq, s0, s1, s2)
+        if not new:
+            continue
         s = hq
         while True:
             h ^= ZOBRIST[opp, s]
@@ -704,3 +687,35 @@ def legal_moves_hashes(b, c, out, hashes):
     for i in range(k):
         hashes[i] = hash_after(b, out[i], c)
     return k
+
+
+@njit(cache=True, inline="always")
+def clear_history(meta):
+    """Forget how a position came about (after setup stones, which are not moves): no ko, no
+    last move, no passes, no moves counted."""
+    meta[M_KO] = -1
+    meta[M_LAST] = -2
+    meta[M_LAST2] = -2
+    meta[M_PASSES] = 0
+    meta[M_MOVES] = 0
+
+
+SETUP_OK = 0
+SETUP_BAD_STONE = 1  # off the board, on a stone, neither black nor white, or without liberty
+SETUP_CAPTURES = 2  # a stone that would capture
+
+
+@njit(cache=True)
+def place_setup(b, points, colors, s0, s1):
+    """Put the setup stones points[s0:s1] (padded points) of colours colors[s0:s1] on b, as
+    stones rather than moves (``clear_history``). Returns SETUP_OK, or the fault of the first
+    stone that cannot stand (b is then left half set up)."""
+    for i in range(s0, s1):
+        p = np.int64(points[i])
+        c = np.int64(colors[i])
+        if (c != BLACK and c != WHITE) or p < 0 or not is_legal(b, p, c):
+            return SETUP_BAD_STONE
+        if play(b, p, c) > 0:
+            return SETUP_CAPTURES
+    clear_history(b[8])
+    return SETUP_OK

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine import board as fb
-from engine.board import BLACK, WHITE, EMPTY, PASS, M_HASH, M_KO, M_KO_COLOR, M_LAST, M_LAST2, M_PASSES, M_MOVES, M_TOMOVE
+from engine.board import BLACK, WHITE, EMPTY, PASS, M_HASH, M_KO, M_KO_COLOR, M_PASSES, M_TOMOVE
 from engine.coords import format_vertex
 
 KO_RULES = ("simple", "positional", "situational")
@@ -241,12 +241,7 @@ class GameState:
             if fb.libs_after(trial, p, color) == 0 or fb.play(trial, p, color):
                 raise ValueError(f"setup stone at {where} would capture or be captured")
         self.board = trial
-        m = self.board[8]
-        m[M_KO] = -1
-        m[M_LAST] = -2
-        m[M_LAST2] = -2
-        m[M_PASSES] = 0
-        m[M_MOVES] = 0
+        fb.clear_history(self.board[8])
         self._initial = fb.copy_board(self.board)
         self._reset_seen()
 

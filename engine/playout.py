@@ -63,8 +63,9 @@ from numba import njit
 from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, ZOBRIST, M_CAPB, M_CAPW, M_HASH,
                           M_KO, M_KO_COLOR, M_LAST, M_LAST2, M_MOVES, M_N, M_NEMPTY,
                           M_PASSES, M_STAMP, M_TOMOVE, M_W, area_owner, area_score,
-                          copy_board, copy_into, is_eye, is_legal, _libs_after, _pass, _play,
-                          _remove_chain, _stamp)
+                          copy_board, copy_into, is_eye, is_legal, _chains_allow,
+                          _diagonals_hold, _libs_after, _new_head, _pass, _play, _remove_chain,
+                          _stamp)
 from engine.rng import rand_below, rand_float
 
 MODE_LIGHT = 0
@@ -286,27 +287,9 @@ def _ok(color, head, libs, w, p, c, ko, koc):
     if p == ko and c == koc:
         return False
     if ((cn == c or cn == OFF) and (cw == c or cw == OFF) and (ce == c or ce == OFF)
-            and (cs == c or cs == OFF)):
-        bad = 0
-        edge = 0
-        for q in (p - w - 1, p - w + 1, p + w - 1, p + w + 1):
-            cq = color[q]
-            if cq == OFF:
-                edge = 1
-            elif cq == 3 - c:
-                bad += 1
-        if bad + edge < 2:
-            return False
-    for q in (p - w, p - 1, p + 1, p + w):
-        cq = color[q]
-        if cq == OFF:
-            continue
-        if cq == c:
-            if libs[head[q]] > 1:
-                return True
-        elif libs[head[q]] == 1:
-            return True
-    return False
+            and (cs == c or cs == OFF) and _diagonals_hold(color, w, p, c)):
+        return False
+    return _chains_allow(color, head, libs, w, p, c)
 
 
 @njit(cache=True)
@@ -327,8 +310,12 @@ def _swap_out(empt, eidx, k, m):
     eidx[p] = m
 
 
-@njit(cache=True, _nrt=False)
-def _choose_light(color, head, libs, empt, eidx, meta, c, rng):
+@njit(cache=True, _nrt=False, inline="always")
+def _random_move(color, nxt, head, libs, csize, empt, eidx, mark, meta, c, rng, careful):
+    """Draw empty points uniformly without replacement until one passes ``_ok`` and, when
+    ``careful``, is not a self-atari of a chain of SELF_ATARI_MIN or more stones (such a point
+    is turned down with probability P_SELF_ATARI_REJECT); PASS when none is left. A turned
+    down point is swapped behind the live range of the empty-point list."""
     w = meta[M_W]
     ko = meta[M_KO]
     koc = meta[M_KO_COLOR]
@@ -337,17 +324,26 @@ def _choose_light(color, head, libs, empt, eidx, meta, c, rng):
         k = rand_below(rng, m)
         p = empt[k]
         if _ok(color, head, libs, w, p, c, ko, koc):
-            return p
+            if not (careful
+                    and _self_atari(color, nxt, head, libs, csize, mark, meta, p, c,
+                                    SELF_ATARI_MIN)
+                    and rand_float(rng) < P_SELF_ATARI_REJECT):
+                return p
         m -= 1
         _swap_out(empt, eidx, k, m)
     return PASS
+
+
+@njit(cache=True, _nrt=False)
+def _choose_light(color, nxt, head, libs, csize, empt, eidx, mark, meta, c, rng):
+    return _random_move(color, nxt, head, libs, csize, empt, eidx, mark, meta, c, rng, False)
 
 
 @njit(cache=True)
 def choose_light(b, c, rng):
     """Uniform random legal move for c that does not fill an own single-point eye, or PASS.
     Reorders b's empty-point list (the set is unchanged)."""
-    return _choose_light(b[0], b[2], b[3], b[5], b[6], b[8], c, rng)
+    return _choose_light(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], c, rng)
 
 
 @njit(cache=True, _nrt=False)
@@ -368,14 +364,9 @@ def _self_atari(color, nxt, head, libs, csize, mark, meta, p, c, minsize):
             hq = head[q]
             if libs[hq] >= 3:
                 return False
-            if hq != h0 and hq != h1 and hq != h2:
+            new, h0, h1, h2 = _new_head(hq, h0, h1, h2)
+            if new:
                 size += csize[hq]
-                if h0 == -1:
-                    h0 = hq
-                elif h1 == -1:
-                    h1 = hq
-                else:
-                    h2 = hq
     if ne >= 2 or size < minsize:
         return False
     return _libs_after(color, nxt, head, libs, mark, meta, p, c, 2) < 2
@@ -393,6 +384,17 @@ def _chain_liberty(color, nxt, w, h):
         if s == h:
             break
     return -1
+
+
+@njit(cache=True, inline="always")
+def _reservoir(rng, found, pick, q):
+    """One more candidate q for a uniform pick among candidates met one at a time (reservoir
+    sampling): q replaces the pick with probability 1 / (candidates so far). Returns the new
+    (count, pick)."""
+    found += 1
+    if rand_below(rng, found) == 0:
+        pick = q
+    return found, pick
 
 
 @njit(cache=True, _nrt=False)
@@ -415,9 +417,7 @@ def _capture_move(color, nxt, head, libs, meta, c, last, last2, rng):
         lib = _chain_liberty(color, nxt, w, h)
         if lib == ko and c == koc:
             continue
-        found += 1
-        if rand_below(rng, found) == 0:
-            pick = lib
+        found, pick = _reservoir(rng, found, pick, lib)
     return pick
 
 
@@ -444,9 +444,7 @@ def _save_move(color, nxt, head, libs, csize, mark, meta, c, last, rng):
                 if color[r] == opp and libs[head[r]] == 1:
                     lib = _chain_liberty(color, nxt, w, head[r])
                     if not (lib == ko and c == koc):
-                        found += 1
-                        if rand_below(rng, found) == 0:
-                            pick = lib
+                        found, pick = _reservoir(rng, found, pick, lib)
             s = nxt[s]
             if s == h:
                 break
@@ -455,9 +453,7 @@ def _save_move(color, nxt, head, libs, csize, mark, meta, c, last, rng):
         if lib == ko and c == koc:
             continue
         if _libs_after(color, nxt, head, libs, mark, meta, lib, c, 2) >= 2:
-            found += 1
-            if rand_below(rng, found) == 0:
-                pick = lib
+            found, pick = _reservoir(rng, found, pick, lib)
     return pick
 
 
@@ -480,9 +476,7 @@ def _pattern_move(color, nxt, head, libs, csize, mark, meta, pat3, c, last, rng)
             continue
         if _self_atari(color, nxt, head, libs, csize, mark, meta, q, c, 1):
             continue
-        found += 1
-        if rand_below(rng, found) == 0:
-            pick = q
+        found, pick = _reservoir(rng, found, pick, q)
     return pick
 
 
@@ -504,20 +498,7 @@ def _choose_heuristic(color, nxt, head, libs, csize, empt, eidx, mark, meta, pat
             p = _pattern_move(color, nxt, head, libs, csize, mark, meta, pat3, c, last, rng)
             if p >= 0:
                 return p
-    w = meta[M_W]
-    ko = meta[M_KO]
-    koc = meta[M_KO_COLOR]
-    m = meta[M_NEMPTY]
-    while m > 0:
-        k = rand_below(rng, m)
-        p = empt[k]
-        if _ok(color, head, libs, w, p, c, ko, koc):
-            if not (_self_atari(color, nxt, head, libs, csize, mark, meta, p, c, SELF_ATARI_MIN)
-                    and rand_float(rng) < P_SELF_ATARI_REJECT):
-                return p
-        m -= 1
-        _swap_out(empt, eidx, k, m)
-    return PASS
+    return _random_move(color, nxt, head, libs, csize, empt, eidx, mark, meta, c, rng, True)
 
 
 @njit(cache=True)
@@ -543,6 +524,35 @@ def _pat_refresh(color, w, p, pat_weights, wts, dirty):
     dirty[p // w - 1] = 1
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def _sum_row(n, w, wts, rows, r):
+    """rows[0 / 1, r] = the exact sums of both colours' weights wts[0 / 1] on board row r."""
+    base = (r + 1) * w + 1
+    s0 = 0.0
+    s1 = 0.0
+    for k in range(n):
+        s0 += wts[0, base + k]
+        s1 += wts[1, base + k]
+    rows[0, r] = s0
+    rows[1, r] = s1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _pick_in_row(wts, ci, base, n, x):
+    """Where x, an offset into the total of row weights wts[ci, base:base + n], falls: the
+    point whose weight covers it; the last point with weight when rounding left x past the end;
+    -1 when the row has no weight."""
+    p = -1
+    for k in range(n):
+        wk = wts[ci, base + k]
+        if wk > 0.0:
+            p = base + k
+            if x < wk:
+                break
+            x -= wk
+    return p
+
+
 @njit(cache=True, _nrt=False)
 def _pat_rows(n, w, wts, rows, dirty):
     """Recompute the row sums of dirty rows (exact sums, so no drift)."""
@@ -550,14 +560,7 @@ def _pat_rows(n, w, wts, rows, dirty):
         if dirty[r] == 0:
             continue
         dirty[r] = 0
-        base = (r + 1) * w + 1
-        s0 = 0.0
-        s1 = 0.0
-        for k in range(n):
-            s0 += wts[0, base + k]
-            s1 += wts[1, base + k]
-        rows[0, r] = s0
-        rows[1, r] = s1
+        _sum_row(n, w, wts, rows, r)
 
 
 @njit(cache=True, _nrt=False)
@@ -594,15 +597,7 @@ def _choose_pattern(color, head, libs, meta, c, rng, wts, rows, dirty, rejected)
         while r < n - 1 and x >= rows[ci, r]:
             x -= rows[ci, r]
             r += 1
-        base = (r + 1) * w + 1
-        p = -1
-        for k in range(n):
-            wk = wts[ci, base + k]
-            if wk > 0.0:
-                p = base + k
-                if x < wk:
-                    break
-                x -= wk
+        p = _pick_in_row(wts, ci, (r + 1) * w + 1, n, x)
         if p < 0:
             # only rounding residue was left in this row: clear it and redraw
             rows[ci, r] = 0.0
@@ -671,14 +666,9 @@ def _pattern_step(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pa
         for q in (p - w, p - 1, p + 1, p + w):
             if color[q] == 3 - c and libs[head[q]] == 1:
                 h = head[q]
-                if h == h0 or h == h1 or h == h2:
+                new, h0, h1, h2 = _new_head(h, h0, h1, h2)
+                if not new:
                     continue
-                if h0 == -1:
-                    h0 = h
-                elif h1 == -1:
-                    h1 = h
-                else:
-                    h2 = h
                 s = h
                 while True:
                     caps[ncap] = s
@@ -745,38 +735,37 @@ def playout_score(b, komi):
     return float(s) - komi
 
 
-@njit(cache=True)
-def _light_playout(b, rng, komi):
-    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
-    limit = 3 * meta[M_N] * meta[M_N]
-    moves = 0
-    while meta[M_PASSES] < 2 and moves < limit:
-        c = meta[M_TOMOVE]
-        p = _choose_light(color, head, libs, empt, eidx, meta, c, rng)
-        if p == PASS:
-            _pass(meta, c)
-        else:
-            _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
-        moves += 1
-    return playout_score(b, komi)
-
-
-@njit(cache=True)
-def _heuristic_playout(b, rng, komi):
+@njit(cache=True, inline="always")
+def _play_out(b, rng, komi, heuristic):
+    """Play b to the end with light moves, or heuristic ones when ``heuristic`` (a constant at
+    each call site, so each playout compiles to its own loop); returns the score."""
     color, nxt, head, libs, csize, empt, eidx, mark, meta = b
     pat3 = PAT3_GOOD
     limit = 3 * meta[M_N] * meta[M_N]
     moves = 0
     while meta[M_PASSES] < 2 and moves < limit:
         c = meta[M_TOMOVE]
-        p = _choose_heuristic(color, nxt, head, libs, csize, empt, eidx, mark, meta, pat3, c,
-                              rng)
+        if heuristic:
+            p = _choose_heuristic(color, nxt, head, libs, csize, empt, eidx, mark, meta, pat3,
+                                  c, rng)
+        else:
+            p = _choose_light(color, nxt, head, libs, csize, empt, eidx, mark, meta, c, rng)
         if p == PASS:
             _pass(meta, c)
         else:
             _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
         moves += 1
     return playout_score(b, komi)
+
+
+@njit(cache=True)
+def _light_playout(b, rng, komi):
+    return _play_out(b, rng, komi, False)
+
+
+@njit(cache=True)
+def _heuristic_playout(b, rng, komi):
+    return _play_out(b, rng, komi, True)
 
 
 @njit(cache=True)
@@ -892,28 +881,18 @@ def heuristic_priors(b, c, out):
             cq = color[q]
             if cq == opp:
                 h = head[q]
-                if h == x0 or h == x1 or h == x2:
+                new, x0, x1, x2 = _new_head(h, x0, x1, x2)
+                if not new:
                     continue
-                if x0 == -1:
-                    x0 = h
-                elif x1 == -1:
-                    x1 = h
-                else:
-                    x2 = h
                 if libs[h] == 1:
                     cap += csize[h]
                 elif libs[h] == 2:
                     atari = True
             elif cq == c:
                 h = head[q]
-                if h == o0 or h == o1 or h == o2:
+                new, o0, o1, o2 = _new_head(h, o0, o1, o2)
+                if not new:
                     continue
-                if o0 == -1:
-                    o0 = h
-                elif o1 == -1:
-                    o1 = h
-                else:
-                    o2 = h
                 size += csize[h]
                 if libs[h] == 1:
                     save = True

@@ -97,11 +97,11 @@ import numpy as np
 from numba import njit
 
 from engine import atomic
-from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, M_KO, M_KO_COLOR, M_LAST, M_LAST2,
-                          M_MOVES, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, _libs_after, _pass,
-                          _play, _stamp, copy_into, is_legal, new_board, play)
+from engine.board import (BLACK, EMPTY, OFF, PASS, SETUP_OK, WHITE, M_KO, M_KO_COLOR, M_LAST,
+                          M_LAST2, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, _libs_after, _new_head,
+                          _pass, _play, _stamp, copy_into, is_legal, new_board, place_setup, play)
 from engine.mcts import batch_board, record_playout
-from engine.playout import playout_score
+from engine.playout import _pick_in_row, _sum_row, playout_score
 from engine.rng import new_rng, rand_float
 from engine.search import RolloutEvaluator
 from nets.features import sym_rowcol
@@ -542,33 +542,16 @@ def _diamond_code_rc(color, head, libs, r, k, c, w, n, qs):
 
 
 @njit(cache=True)
-def _nakade_shape(color, w, q, cells):
+def _nakade_shape(color, mark, meta, w, q, cells):
     """Eye-space shape of the empty point q: (6x6 bitmap | cell of q << 36, border colour)
     when q's empty region has NAKADE_MIN..NAKADE_MAX points, all bordered by stones of one
-    colour; (-1, 0) otherwise. cells (int64[>= 7]) gets the region's points."""
-    cells[0] = q
-    cnt = 1
-    i = 0
-    border = 0
-    while i < cnt:
-        s = cells[i]
-        i += 1
-        for t in (s - w, s - 1, s + 1, s + w):
-            v = color[t]
-            if v == EMPTY:
-                seen = False
-                for j in range(cnt):
-                    if cells[j] == t:
-                        seen = True
-                        break
-                if not seen:
-                    if cnt == NAKADE_MAX:
-                        return np.int64(-1), 0
-                    cells[cnt] = t
-                    cnt += 1
-            elif v != OFF:
-                border |= v
-    if cnt < NAKADE_MIN or (border != BLACK and border != WHITE):
+    colour; (-1, 0) otherwise. cells (int64[>= NAKADE_MAX]) gets the region's points; the
+    flood stamps the board's ``mark``."""
+    cnt = _region_size(color, mark, meta, w, q, cells, NAKADE_MAX)
+    if cnt < NAKADE_MIN or cnt > NAKADE_MAX:
+        return np.int64(-1), 0
+    border = _region_border(color, w, cells, cnt)
+    if border != BLACK and border != WHITE:
         return np.int64(-1), 0
     rmin = 1 << 30
     cmin = 1 << 30
@@ -583,6 +566,19 @@ def _nakade_shape(color, w, q, cells):
         if cells[j] == q:
             qpos = b
     return bitmap | (qpos << NAK_POS_SHIFT), border
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _region_border(color, w, cells, cnt):
+    """OR of the stone colours next to the points cells[:cnt]: BLACK, WHITE, both or 0."""
+    border = 0
+    for i in range(cnt):
+        s = cells[i]
+        for t in (s - w, s - 1, s + 1, s + w):
+            v = color[t]
+            if v == BLACK or v == WHITE:
+                border |= v
+    return border
 
 
 @njit(cache=True, _nrt=False)
@@ -619,7 +615,7 @@ def _response_code(color, head, libs, meta, c, qs):
 
 
 @njit(cache=True)
-def _candidate_keys(color, head, libs, meta, q, c, rcode, tree, qs, cells, out):
+def _candidate_keys(color, head, libs, mark, meta, q, c, rcode, tree, qs, cells, out):
     """Raw pattern keys of candidate move q for player c into out (int64[4], GROUPS order,
     -1 = none); ``rcode``: the position's ``_response_code``. The diamond key only with
     ``tree``."""
@@ -634,7 +630,7 @@ def _candidate_keys(color, head, libs, meta, q, c, rcode, tree, qs, cells, out):
         if abs(dr) + abs(dc) <= 2:
             out[1] = (rcode & ((np.int64(1) << RESP_POS_SHIFT) - 1)) | (
                 DPOS[(dr + 2) * 5 + dc + 2] << RESP_POS_SHIFT)
-    shape, border = _nakade_shape(color, w, q, cells)
+    shape, border = _nakade_shape(color, mark, meta, w, q, cells)
     if shape >= 0:
         out[2] = shape | (np.int64(0 if border == c else 1) << NAK_OWNER_SHIFT)
     if tree:
@@ -649,7 +645,7 @@ def candidate_keys(b, q, c, out):
     qs = np.empty(12, dtype=np.int64)
     cells = np.empty(8, dtype=np.int64)
     rcode = _response_code(color, head, libs, meta, c, qs)
-    _candidate_keys(color, head, libs, meta, q, c, rcode, True, qs, cells, out)
+    _candidate_keys(color, head, libs, mark, meta, q, c, rcode, True, qs, cells, out)
 
 
 @njit(cache=True)
@@ -677,7 +673,7 @@ def _features(color, nxt, head, libs, mark, meta, q, c, rcode, rrow, pat3_fi, re
         out[nf] = F_SAVE
         nf += 1
     if has_nak:
-        shape, border = _nakade_shape(color, w, q, cells)
+        shape, border = _nakade_shape(color, mark, meta, w, q, cells)
         if shape >= 0:
             fi = _hslot(nak_tab, shape | (np.int64(0 if border == c else 1) << NAK_OWNER_SHIFT))
             if fi >= 0:
@@ -834,14 +830,14 @@ def _base_pair(color, nxt, head, libs, mark, meta, w, q, pat3_e, wexp):
 
 
 @njit(cache=True, _nrt=False)
-def _nakade_pair(color, head, libs, w, q, nak_tab, wexp, cells):
+def _nakade_pair(color, head, libs, mark, meta, w, q, nak_tab, wexp, cells):
     """Nakade factors of point q for black and white, each point on its own (a flood of its
     region): the from-scratch computation."""
     eb = 1.0
     ew = 1.0
     if color[q] != EMPTY or not _nakade_maybe(_pat3_index(color, head, libs, w, q, BLACK)):
         return eb, ew
-    shape, border = _nakade_shape(color, w, q, cells)
+    shape, border = _nakade_shape(color, mark, meta, w, q, cells)
     if shape >= 0:
         own = np.int64(0)
         opp = np.int64(1) << NAK_OWNER_SHIFT
@@ -858,13 +854,7 @@ def _nakade_pair(color, head, libs, w, q, nak_tab, wexp, cells):
 def _nakade_region(color, w, cells, cnt, nak_tab, wexp, nakm, prow, pcol):
     """Nakade factors (nakm[0 / 1, p], black / white) of every point of one empty region,
     listed in cells[:cnt] (cnt <= NAKADE_MAX): one region, one shape, one border."""
-    border = 0
-    for i in range(cnt):
-        s = cells[i]
-        for t in (s - w, s - 1, s + 1, s + w):
-            v = color[t]
-            if v == BLACK or v == WHITE:
-                border |= v
+    border = _region_border(color, w, cells, cnt)
     if cnt < NAKADE_MIN or (border != BLACK and border != WHITE):
         for i in range(cnt):
             nakm[0, cells[i]] = 1.0
@@ -916,14 +906,7 @@ def _add_libs(color, nxt, rmark, st, rlist, nr, w, h):
 @njit(cache=True, _nrt=False)
 def _rows_exact(n, w, wts, rows):
     for r in range(n):
-        base = (r + 1) * w + 1
-        s0 = 0.0
-        s1 = 0.0
-        for k in range(n):
-            s0 += wts[0, base + k]
-            s1 += wts[1, base + k]
-        rows[0, r] = s0
-        rows[1, r] = s1
+        _sum_row(n, w, wts, rows, r)
 
 
 @njit(cache=True, _nrt=False)
@@ -941,7 +924,7 @@ def _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, ha
         q = empt[i]
         eb, ew = _base_pair(color, nxt, head, libs, mark, meta, w, q, pat3_e, wexp)
         if has_nak:
-            fb, fw = _nakade_pair(color, head, libs, w, q, nak_tab, wexp, cells)
+            fb, fw = _nakade_pair(color, head, libs, mark, meta, w, q, nak_tab, wexp, cells)
             nakm[0, q] = fb
             nakm[1, q] = fw
             eb *= fb
@@ -1015,14 +998,7 @@ def _draw(n, w, ci, wts, rows, rng):
                 x -= v
             r += 1
         base = (r + 1) * w + 1
-        p = -1
-        for k in range(n):
-            wk = wts[ci, base + k]
-            if wk > 0.0:
-                p = base + k
-                if x < wk:
-                    break
-                x -= wk
+        p = _pick_in_row(wts, ci, base, n, x)
         if p >= 0:
             return p
         # only rounding residue was left in this row: make it exact and draw again
@@ -1091,14 +1067,9 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
                 h = head[q]
                 lq = libs[h]
                 if lq == 1:
-                    if h == h0 or h == h1 or h == h2:
+                    new, h0, h1, h2 = _new_head(h, h0, h1, h2)
+                    if not new:
                         continue
-                    if h0 == -1:
-                        h0 = h
-                    elif h1 == -1:
-                        h1 = h
-                    else:
-                        h2 = h
                     s = h
                     while True:
                         caps[ncap] = s
@@ -1315,26 +1286,6 @@ def policy_rollout_batch(boards, lo, hi, expand, terminal, priors, rollout, scor
 # Replaying game records for training (jitted; nets.rollout_train drives them)
 
 @njit(cache=True)
-def replay_setup(b, spts, scol, s0, s1):
-    """Place setup stones s0..s1-1; False when one is off the board, on a stone, without
-    liberties or capturing."""
-    color = b[0]
-    for i in range(s0, s1):
-        p = spts[i]
-        if p < 0 or p >= color.shape[0] or color[p] != EMPTY or not is_legal(b, p, scol[i]):
-            return False
-        if play(b, p, scol[i]) > 0:
-            return False
-    m = b[8]
-    m[M_KO] = -1
-    m[M_LAST] = -2
-    m[M_LAST2] = -2
-    m[M_PASSES] = 0
-    m[M_MOVES] = 0
-    return True
-
-
-@njit(cache=True)
 def harvest_chunk(n, offsets, moves, colors, soff, spts, scol, g0, g1, tree, canon3,
                    pat3_counts, resp_out, nak_out, dia_out, stats):
     """Count the 3x3 patterns of every candidate of games g0..g1-1 into pat3_counts (by
@@ -1349,7 +1300,7 @@ def harvest_chunk(n, offsets, moves, colors, soff, spts, scol, g0, g1, tree, can
     w = n + 2
     for g in range(g0, g1):
         b = new_board(n)
-        if not replay_setup(b, spts, scol, soff[g], soff[g + 1]):
+        if place_setup(b, spts, scol, soff[g], soff[g + 1]) != SETUP_OK:
             stats[1] += 1
             continue
         color, nxt, head, libs, csize, empt, eidx, mark, meta = b
@@ -1367,7 +1318,8 @@ def harvest_chunk(n, offsets, moves, colors, soff, spts, scol, g0, g1, tree, can
                     q = (r + 1) * w + k + 1
                     if color[q] != EMPTY or not is_legal(b, q, c):
                         continue
-                    _candidate_keys(color, head, libs, meta, q, c, rcode, tree, qs, cells, keys)
+                    _candidate_keys(color, head, libs, mark, meta, q, c, rcode, tree, qs, cells,
+                                    keys)
                     pat3_counts[canon3[keys[0]]] += 1
                     if keys[1] >= 0:
                         resp_out[nr] = canonical_key(1, keys[1])
@@ -1395,7 +1347,7 @@ def extract_chunk(n, offsets, moves, colors, soff, spts, scol, g0, g1, m, tree, 
     w = n + 2
     for g in range(g0, g1):
         b = new_board(n)
-        if not replay_setup(b, spts, scol, soff[g], soff[g + 1]):
+        if place_setup(b, spts, scol, soff[g], soff[g + 1]) != SETUP_OK:
             stats[1] += 1
             continue
         color = b[0]

@@ -85,9 +85,10 @@ import time
 import numpy as np
 from numba import njit
 
-from engine.board import (BLACK, EMPTY, M_KO, M_KO_COLOR, M_LAST, M_LAST2, M_MOVES, M_N, M_PASSES,
-                          M_TOMOVE, M_W, OFF, PASS, WHITE, _libs_after, _pass, _play, _stamp,
-                          copy_board, copy_into, is_eye, is_legal, new_board, play)
+from engine.board import (BLACK, EMPTY, M_KO, M_KO_COLOR, M_MOVES, M_N, M_TOMOVE, M_W, OFF, PASS,
+                          SETUP_BAD_STONE, SETUP_OK, WHITE, _libs_after, _new_head, _pass, _play,
+                          _stamp, copy_board, copy_into, is_eye, is_legal, new_board, place_setup,
+                          play)
 from engine.game import GameState
 from engine.mcts import T_MOVE, T_PARENT, batch_board, path_from
 from nets.features import sym_action, sym_rowcol
@@ -550,14 +551,9 @@ def _fill(b, age, k, with_player, st, lad, out):
                 if cq != c and cq != opp:
                     continue
                 hq = head[q]
-                if hq == h0 or hq == h1 or hq == h2:
+                new, h0, h1, h2 = _new_head(hq, h0, h1, h2)
+                if not new:
                     continue
-                if h0 == -1:
-                    h0 = hq
-                elif h1 == -1:
-                    h1 = hq
-                else:
-                    h2 = hq
                 if cq == opp:
                     if libs[hq] == 1:
                         captured += csize[hq]
@@ -638,18 +634,11 @@ def planes_for_samples(n, offsets, moves, colors, setup_offsets, setup_points, s
             raise ValueError("planes_for_samples: move index outside its game")
         copy_into(b, empty)
         age[:] = AGE_NONE
-        for j in range(setup_offsets[g], setup_offsets[g + 1]):
-            p = np.int64(setup_points[j])
-            sc = setup_colors[j]
-            if (sc != BLACK and sc != WHITE) or not is_legal(b, p, sc):
-                raise ValueError("planes_for_samples: bad setup stone in the shard")
-            if play(b, p, sc) > 0:
-                raise ValueError("planes_for_samples: setup stone captures in the shard")
-        meta[M_KO] = -1
-        meta[M_LAST] = -2
-        meta[M_LAST2] = -2
-        meta[M_PASSES] = 0
-        meta[M_MOVES] = 0
+        fault = place_setup(b, setup_points, setup_colors, setup_offsets[g], setup_offsets[g + 1])
+        if fault == SETUP_BAD_STONE:
+            raise ValueError("planes_for_samples: bad setup stone in the shard")
+        if fault != SETUP_OK:
+            raise ValueError("planes_for_samples: setup stone captures in the shard")
         for j in range(start, start + m):
             mc = np.int64(colors[j])
             if (mc != BLACK and mc != WHITE) or not _replay_move(

@@ -89,7 +89,7 @@ from sgfmill import sgf_grammar
 
 from engine import atomic
 from engine import board as fb
-from engine.board import BLACK, WHITE, PASS, M_KO, M_LAST, M_LAST2, M_PASSES, M_MOVES, M_TOMOVE
+from engine.board import BLACK, WHITE, PASS, M_TOMOVE
 from engine.progress import progress_bar
 from engine.sgf import SgfError, load_sgf_game
 
@@ -402,12 +402,7 @@ def replay_into(b, setup_points, setup_colors, moves, colors, stop):
     for i in range(len(setup_points)):
         fb.play(b, np.int64(setup_points[i]), np.int64(setup_colors[i]))
     meta = b[8]
-    # setup stones are not moves: no ko, no last move, nothing counted
-    meta[M_KO] = -1
-    meta[M_LAST] = -2
-    meta[M_LAST2] = -2
-    meta[M_PASSES] = 0
-    meta[M_MOVES] = 0
+    fb.clear_history(meta)  # setup stones are not moves
     meta[M_TOMOVE] = colors[0] if len(colors) > 0 else BLACK
     for i in range(stop):
         fb.play(b, np.int64(moves[i]), np.int64(colors[i]))
