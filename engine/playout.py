@@ -60,12 +60,10 @@ playouts, for ``engine.scoring``).
 import numpy as np
 from numba import njit
 
-from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, ZOBRIST, M_CAPB, M_CAPW, M_HASH,
-                          M_KO, M_KO_COLOR, M_LAST, M_LAST2, M_MOVES, M_N, M_NEMPTY,
-                          M_PASSES, M_STAMP, M_TOMOVE, M_W, area_owner, area_score,
+from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, M_KO, M_KO_COLOR, M_LAST, M_LAST2,
+                          M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, area_owner, area_score,
                           copy_board, copy_into, is_eye, is_legal, _chains_allow,
-                          _diagonals_hold, _libs_after, _new_head, _pass, _play, _remove_chain,
-                          _stamp)
+                          _diagonals_hold, _libs_after, _new_head, _pass, _play)
 from engine.rng import rand_below, rand_float
 
 MODE_LIGHT = 0

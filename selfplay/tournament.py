@@ -39,14 +39,13 @@ import json
 import math
 import os
 import re
-import shlex
 import sys
 from dataclasses import replace
 
 import numpy as np
 
 from engine import atomic
-from selfplay.match import (MatchConfig, MatchError, PlayerSpec, _derive_seed, add_settings,
+from selfplay.match import (MatchConfig, MatchError, _derive_seed, add_settings,
                             parse_player, run_match, settings_from_args, write_summary)
 
 STATE = "tournament.json"
@@ -170,7 +169,7 @@ def rating_table(summaries, anchor=None, prior=1.0, order=None, aliases=None):
 def format_table(table):
     """The table as Markdown: ratings, then the cross-table (row's wins-draws-losses)."""
     names = [row["name"] for row in table["players"]]
-    lines = [f"| player | Elo | 95% CI | games | W-D-L | score |", "|---|---|---|---|---|---|"]
+    lines = ["| player | Elo | 95% CI | games | W-D-L | score |", "|---|---|---|---|---|---|"]
     for row in table["players"]:
         score = "-" if row["score"] is None else f"{100 * row['score']:.1f}%"
         ci = "anchor" if row["name"] == table["anchor"] else f"±{row['ci95']:.0f}"
