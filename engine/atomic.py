@@ -12,17 +12,18 @@ is written here, the same way:
    below stays on one filesystem),
 2. flushed and fsync'd, so the bytes are on disk before any name points at them,
 3. renamed over the target with ``os.replace``, which is atomic: a reader that opens the name
-   sees the old file or the complete new one, never half of one.
+   sees the old file or the complete new one, never half of one; the folder is fsync'd too,
+   so after a power cut the name points at the new file, not at nothing.
 
 When the writer raises, the temporary file is removed, the exception goes on, and the target
 is untouched. Only a kill between steps 1 and 3 leaves a temporary file behind; it is named
 ``.<target name>.<random>.tmp`` -- hidden and ending in ``.tmp``, so no listing of ``*.npz``,
-``*.json``, ``*.sgf`` or ``*.pt`` picks it up, and a cleaner can match it by name
-(``selfplay.teacher.STALE_TMP``).
+``*.json``, ``*.sgf`` or ``*.pt`` picks it up; ``remove_stale(folder)`` deletes them, and
+long runs call it on their folders when they start or resume.
 
-The new file keeps the permission bits of the file it replaces; a new file gets 0o644, as a
-plain ``open`` would under the usual umask (mkstemp's 0o600 would hide checkpoints and games
-from other users).
+The new file keeps the permission bits of the file it replaces; a new file gets what a plain
+``open`` would (0o666 less the process umask), not mkstemp's 0o600, which would hide
+checkpoints and games from other users.
 
 Use::
 
@@ -32,17 +33,23 @@ Use::
     write_json(path, data, indent=2, sort_keys=True)   # json.dump's options, then a newline
     copy_file(src, dst)
     data = read_json_object(path)               # {} when absent, SystemExit naming the file
+    remove_stale(folder)                        # temporaries of a killed writer
 
 The readers report a broken file with the file's name and what is wrong: ``PATH: not valid
 JSON (...)`` or ``PATH: expected a JSON object``, raised as ``SystemExit`` for command-line
 tools (the message is all the user sees) or as the ``error`` class a library caller asks for.
 """
 import contextlib
+import functools
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
+
+# the temporaries atomic_file makes: "." + target name + "." + mkstemp's random part + ".tmp"
+_TMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
 
 
 @contextlib.contextmanager
@@ -69,14 +76,55 @@ def atomic_file(path, mode="w", encoding="utf-8", newline=None):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder):
+    """Make the rename durable; a filesystem that cannot fsync a folder is left as it is."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@functools.lru_cache(maxsize=1)
+def _umask():
+    # read once: os.umask can only be read by setting it, which races with other threads
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _mode_for(path):
-    """Permission bits for the new ``path``: those of the file it replaces, else 0o644."""
+    """Permission bits for the new ``path``: those of the file it replaces, else those a
+    plain ``open`` would give (0o666 less the umask)."""
     try:
         return os.stat(path).st_mode & 0o777
     except FileNotFoundError:
-        return 0o644
+        return 0o666 & ~_umask()
+
+
+def remove_stale(folder):
+    """Delete the temporaries that writers killed mid-write left in ``folder`` (not in its
+    subfolders); returns how many. Call it only when no writer of ``folder`` is running: a
+    live writer's temporary looks the same."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        if _TMP_NAME.match(name):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.unlink(os.path.join(folder, name))
+                removed += 1
+    return removed
 
 
 def write_text(path, text, encoding="utf-8", newline=None):
@@ -129,5 +177,5 @@ def read_json_object(path, default=None, error=SystemExit):
     return data
 
 
-__all__ = ["atomic_file", "copy_file", "read_json", "read_json_object", "write_json",
-           "write_text"]
+__all__ = ["atomic_file", "copy_file", "read_json", "read_json_object", "remove_stale",
+           "write_json", "write_text"]

@@ -546,6 +546,8 @@ def run_training(command, data_dir, run_dir, net=None, steps=100_000, device="cp
     train_data, heldout = load_data(command, data_dir)
     net_config, config = run_config(run_dir, command, data_dir, train_data.n, net, overrides)
     ckpt_dir = os.path.join(run_dir, "checkpoints")
+    for folder in (run_dir, ckpt_dir):
+        atomic.remove_stale(folder)  # temporaries of a run killed mid-write
     model, optimizer, step = resume(ckpt_dir, net_config, config, device)
     what = "games" if command == "value" else "moves"
     print(f"{command}: {net_config.name} {net_config.board_size}x{net_config.board_size} from "

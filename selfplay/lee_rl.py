@@ -190,8 +190,10 @@ class RLRun:
         self.run_dir = run_dir
         path = os.path.join(run_dir, "config.json")
         if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                saved = RLConfig.from_dict(json.load(f))
+            try:
+                saved = RLConfig.from_dict(atomic.read_json_object(path))
+            except (TypeError, ValueError) as e:
+                raise SystemExit(f"{path}: {e}") from None
             if cfg is not None:
                 saved = dataclasses.replace(saved, iterations=cfg.iterations)
             cfg = saved
@@ -201,6 +203,8 @@ class RLRun:
             raise SystemExit("the RL step needs the SL policy checkpoint (--sl)")
         os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
         os.makedirs(os.path.join(run_dir, "pool"), exist_ok=True)
+        for sub in ("", "checkpoints", "pool"):
+            atomic.remove_stale(os.path.join(run_dir, sub))  # a run killed mid-write
         atomic.write_json(path, cfg.to_dict(), indent=2, sort_keys=True)
         self.cfg = cfg
         self.device = pick_device(cfg.device)

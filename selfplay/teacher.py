@@ -32,13 +32,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine import atomic
 from engine.progress import progress_bar
 from selfplay.match import (MatchConfig, MatchError, REFEREES, Table, _Aborted, opening, parse_player,
                             play_game)
 
 DEFAULT_GNUGO = "/usr/games/gnugo --mode gtp --chinese-rules"
 GAME_FILE = re.compile(r"^game-(\d+)\.sgf$")  # game i is written as game-{i+1:04d}.sgf
-STALE_TMP = re.compile(r"^\.game-\d+\.sgf\..*\.tmp$")  # half-written games of a killed run
 
 
 @dataclass(frozen=True)
@@ -141,21 +141,12 @@ def play_teacher_game(cfg, plan, tables, slot):
         table.close()
 
 
-def _clean_stale(out):
-    for f in os.listdir(out):
-        if STALE_TMP.match(f):
-            try:
-                os.unlink(os.path.join(out, f))
-            except FileNotFoundError:
-                pass
-
-
 def run(cfg, progress=True):
     """Play the missing games of ``cfg.out``; returns a summary dict. Ctrl-C stops the run
     (finished games are kept; ``interrupted`` says so)."""
     parse_player("gtp:" + cfg.gnugo)  # ValueError now rather than in every worker
     os.makedirs(cfg.out, exist_ok=True)
-    _clean_stale(cfg.out)
+    atomic.remove_stale(cfg.out)  # half-written games of a killed run
     had = len(existing_games(cfg.out))
     todo = games_to_play(cfg)
     jobs = iter(todo)

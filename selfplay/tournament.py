@@ -139,9 +139,21 @@ def pair_counts(summaries, aliases=None):
 
 
 def rating_table(summaries, anchor=None, prior=1.0, order=None, aliases=None):
-    """The ratings and cross-table of these match summaries, as a JSON-ready dict."""
+    """The ratings and cross-table of these match summaries, as a JSON-ready dict. Names in
+    ``order`` and ``anchor`` may be old or new names of ``aliases``."""
+    aliases = aliases or {}
+    seen = {s["players"][who]["name"] for s in summaries for who in ("A", "B")}
+    unused = sorted(set(aliases) - seen - set(order or []))
+    if unused:
+        raise ValueError(f"--alias names no player of these games: {', '.join(unused)}")
     counts = pair_counts(summaries, aliases)
-    names = list(order or [])
+    names = []
+    for name in order or []:
+        name = aliases.get(name, name)
+        if name not in names:
+            names.append(name)
+    if anchor is not None:
+        anchor = aliases.get(anchor, anchor)
     for a, b in counts:
         names += [x for x in (a, b) if x not in names]
     if not names:

@@ -230,6 +230,8 @@ class ZeroLoop:
         self._plot_warned = False  # the missing-matplotlib message is given once
         for d in (self.games_dir, self.ckpt_dir, self.logs_dir):
             os.makedirs(d, exist_ok=True)
+        for d in (self.run, self.games_dir, self.ckpt_dir, self.logs_dir):
+            atomic.remove_stale(d)  # temporaries of a run killed mid-write (no writer runs yet)
 
     # -- generation 0 and repairs -----------------------------------------------------------
     def ensure_start(self):

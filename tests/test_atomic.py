@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+from engine import atomic
 from engine.atomic import (atomic_file, copy_file, read_json, read_json_object, write_json,
                            write_text)
 
@@ -50,7 +51,7 @@ def test_the_temporary_file_is_hidden_in_the_same_folder_and_unique(tmp_path):
         temps = sorted(os.listdir(tmp_path))
         a.write("first")
         b.write("second")
-    # the name selfplay.teacher.STALE_TMP and listings of *.sgf / *.npz rely on
+    # the name remove_stale and listings of *.sgf / *.npz rely on
     assert len(temps) == 2 and all(re.match(r"^\.game-0001\.sgf\..+\.tmp$", t) for t in temps)
     assert path.read_text() == "first"  # the writer that finished last wins
     assert os.listdir(tmp_path) == ["game-0001.sgf"]
@@ -155,3 +156,29 @@ def test_copy_file(tmp_path):
         copy_file(tmp_path / "missing.pt", dst)
     assert dst.read_bytes() == src.read_bytes()
     assert sorted(os.listdir(tmp_path)) == ["best.pt", "step-10.pt"]
+
+
+def test_remove_stale_deletes_only_the_temporaries_of_killed_writers(tmp_path):
+    # a SIGKILL gives atomic_file no chance to clean up: leftovers named as mkstemp names them
+    for name in (".best.pt.k3_x9q1.tmp", ".game-0007.sgf.abcdefgh.tmp"):
+        (tmp_path / name).write_bytes(b"half")
+    keep = ["best.pt", ".hidden", "notes.tmp", ".tmp", "game-0001.sgf"]
+    for name in keep:
+        (tmp_path / name).write_text("x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / ".x.json.abcdefgh.tmp").write_text("x")  # subfolders are not touched
+    assert atomic.remove_stale(tmp_path) == 2
+    assert sorted(os.listdir(tmp_path)) == sorted(keep + ["sub"])
+    assert os.listdir(tmp_path / "sub") == [".x.json.abcdefgh.tmp"]
+    assert atomic.remove_stale(tmp_path / "missing") == 0
+
+
+def test_a_new_file_gets_the_mode_open_would_give_under_the_umask(tmp_path):
+    old = os.umask(0o027)
+    atomic._umask.cache_clear()
+    try:
+        write_text(tmp_path / "private.json", "{}")
+        assert os.stat(tmp_path / "private.json").st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+        atomic._umask.cache_clear()

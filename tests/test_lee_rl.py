@@ -155,6 +155,15 @@ def test_rl_run_trains_snapshots_the_pool_and_resumes(tmp_path):
         RLRun(str(tmp_path / "empty"), None)
 
 
+@pytest.mark.parametrize("text, why", [("{", "not valid JSON"), ("[]", "expected a JSON object"),
+                                       ('{"sl": "x", "lr_typo": 1}', "lr_typo")])
+def test_a_broken_run_config_is_a_clear_error_naming_the_file(tmp_path, text, why):
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(SystemExit, match=why) as e:
+        RLRun(str(tmp_path), None, log=False)
+    assert "config.json" in str(e.value)
+
+
 def test_policy_match_counts_every_game():
     a, _ = tiny_policy(5, seed=1)
     b, _ = tiny_policy(5, seed=2)

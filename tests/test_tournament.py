@@ -137,6 +137,12 @@ def test_aliases_merge_one_engine_imported_under_two_names(tmp_path, capsys):
         pair_counts([_summary("x", same, ["A"])], {same: "x"})
     with pytest.raises(ValueError, match="OLD=NEW"):
         parse_aliases(["gnugo=two words"])
+    # the order and the anchor may name a player by its old name; a stray alias is an error
+    table = rating_table(summaries, anchor=same, order=["x", same], aliases=aliases)
+    assert table["anchor"] == "gnugo" and [p["name"] for p in table["players"]][0] == "gnugo"
+    assert {p["name"] for p in table["players"]} == {"gnugo", "x"}
+    with pytest.raises(ValueError, match="no player of these games: typo"):
+        rating_table(summaries, aliases={**aliases, "typo": "t"})
 
     out, extra = _run_and_summary_to_import(tmp_path, capsys, "outside engine")
     assert main(["table", out, "--import", extra, "--alias", "outside engine=ext",
