@@ -3,7 +3,7 @@
 # teacher games -> shards -> SL policy -> rollout/tree policies -> RL policy -> value data ->
 # value net -> the lee player answering genmove over GTP. It shows that each command works on
 # 19x19 unchanged; the networks it makes are far too small and too briefly trained to play well.
-#   bash scripts/lee19_smoke.sh [RUN_DIR]      (default runs/lee19; about 20 minutes on 2 cores)
+#   bash scripts/lee19_smoke.sh [RUN_DIR]      (default runs/lee19; a few minutes on 2 cores)
 set -euo pipefail
 R=${1:-runs/lee19}
 PY=${PY:-.venv/bin/python}
