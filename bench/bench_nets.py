@@ -9,7 +9,7 @@
 CPU by default with ``--threads`` torch threads (default 2); ``--device cuda`` when available.
 Figures depend on what else runs on the machine: report the load next to them.
 
-    .venv/bin/python bench/bench_nets.py [--net b6c64] [--seconds 3] [--visits 800]
+    .venv/bin/python bench/bench_nets.py [--net b6c64] [--seconds 3] [--visits 800] [--precision auto]
 """
 import argparse
 import os
@@ -20,15 +20,16 @@ import torch
 from engine.game import GameState
 from engine.player import Budget
 from engine.search import MCTSPlayer, SearchConfig
-from nets.evaluator import NetEvaluator
+from nets.evaluator import PRECISIONS, NetEvaluator, cpu_has_native_bf16, resolve_precision
 from nets.features import PLANES
 from nets.resnet import NetConfig, build_net, count_parameters
 
 
-def forward_rate(net, n, batch, seconds, device):
+def forward_rate(net, n, batch, seconds, device, precision="fp32"):
     """Positions per second of repeated forward passes of one batch."""
     x = torch.randn(batch, PLANES, n, n, device=device)
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                                enabled=precision == "bf16"):
         for _ in range(3):
             net(x)
         if device.type == "cuda":
@@ -59,10 +60,10 @@ class TimedNet(torch.nn.Module):
         return out
 
 
-def mcts_rate(net, n, visits, batch_size, device):
+def mcts_rate(net, n, visits, batch_size, device, precision="fp32"):
     """(visits/s, evaluator share, forward share) of one genmove on the empty board."""
     timed = TimedNet(net)
-    ev = NetEvaluator(timed, n, device=device, seed=1)
+    ev = NetEvaluator(timed, n, device=device, seed=1, precision=precision)
     spent = [0.0]
     inner = ev.evaluate
 
@@ -92,6 +93,8 @@ def main():
     ap.add_argument("--net", default="b6c64", help="network size name (b<blocks>c<channels>)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                    help="forward-pass arithmetic (nets.evaluator; auto: bf16 where native)")
     ap.add_argument("--seconds", type=float, default=3.0, help="time per forward measurement")
     ap.add_argument("--sizes", type=int, nargs="+", default=[9, 19])
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 128])
@@ -101,8 +104,10 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    precision = resolve_precision(args.precision, device)
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, precision {precision}"
+          f" (native bf16 on this CPU: {cpu_has_native_bf16()})")
     nets = {}
     for n in args.sizes:
         torch.manual_seed(0)
@@ -110,12 +115,12 @@ def main():
         nets[n] = net
         print(f"\n{args.net} on {n}x{n}: {count_parameters(net):,} parameters")
         for b in args.batches:
-            rate = forward_rate(net, n, b, args.seconds, device)
+            rate = forward_rate(net, n, b, args.seconds, device, precision)
             print(f"  forward batch {b:4d}: {rate:9.0f} positions/s")
     n = 19 if 19 in nets else args.sizes[-1]
     print(f"\nMCTS genmove {n}x{n} {args.net}, {args.visits} visits, empty board:")
     for bs in args.mcts_batch:
-        rate, ev_share, fwd_share = mcts_rate(nets[n], n, args.visits, bs, device)
+        rate, ev_share, fwd_share = mcts_rate(nets[n], n, args.visits, bs, device, precision)
         print(f"  search batch {bs:3d}: {rate:7.0f} visits/s  (evaluator {100 * ev_share:.0f}% of "
               f"the time, forward pass {100 * fwd_share:.0f}%)")
 

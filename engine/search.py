@@ -757,7 +757,7 @@ ZERO_DEFAULTS = dict(lam=0.0, expand_threshold=1, batch_size=8, c_puct=1.5, fpu_
                      resign_min_visits=100, default_visits=400)
 
 
-def _zero_player(weights, threads, seed, options, budget):
+def _zero_player(weights, threads, seed, options, budget, precision="auto"):
     import torch  # imported here: the rollout player starts without torch
 
     from nets.checkpoint import load_checkpoint
@@ -765,7 +765,7 @@ def _zero_player(weights, threads, seed, options, budget):
     torch.set_num_threads(max(1, int(threads)))
     model, net_config, _step, _payload = load_checkpoint(weights)
     config = SearchConfig(**{**ZERO_DEFAULTS, **options, "threads": 1, "seed": int(seed)})
-    evaluator = NetEvaluator(model, net_config.board_size, seed=int(seed))
+    evaluator = NetEvaluator(model, net_config.board_size, seed=int(seed), precision=precision)
     if config.lam > 0:  # AlphaGo Lee's mixed leaf value: the network and a playout per leaf
         rollouts = RolloutEvaluator(config.playout_mode, threads=max(1, int(threads)),
                                     seed=int(seed))
@@ -813,13 +813,16 @@ def make_player(kind, **options):
     Options: any ``SearchConfig`` field (``playout_mode`` may be a name from
     ``engine.playout.MODES``; ``lam`` > 0 gives the 'zero' player a playout per leaf mixed in
     AlphaGo Lee's way), ``visits`` / ``seconds`` (budget when the caller gives none),
-    ``weights`` (checkpoint of the network) and ``ko_rule`` (accepted and ignored: the game
-    state carries the rule). Options set to None are ignored."""
+    ``weights`` (checkpoint of the network), ``precision`` (of the network's forward pass,
+    ``nets.evaluator.PRECISIONS``; default "auto"; players without a network ignore it) and
+    ``ko_rule`` (accepted and ignored: the game state carries the rule). Options set to None are
+    ignored."""
     options = {k: v for k, v in options.items() if v is not None}
     options.pop("ko_rule", None)
     weights = options.pop("weights", None)
+    precision = options.pop("precision", "auto")
     if kind == "auto":
-        return _auto_player(weights, options)
+        return _auto_player(weights, {**options, "precision": precision})
     if kind == "zero":
         if weights is None:
             from nets import SHIPPED, shipped_weights
@@ -839,7 +842,7 @@ def make_player(kind, **options):
         bad = sorted(set(options) - {f.name for f in fields(SearchConfig)})
         if bad:
             raise ValueError(f"zero player: unknown options {bad}")
-        return _zero_player(weights, threads, seed, options, budget)
+        return _zero_player(weights, threads, seed, options, budget, precision)
     if kind == "lee":
         from nets.lee_evaluator import make_lee_player
         return make_lee_player({**options, "weights": weights})

@@ -641,8 +641,14 @@ def test_analysis_formatting_edge_cases():
 # -- command line ----------------------------------------------------------------------------
 def test_option_parsing_defaults_and_values():
     a = parse_args([])
-    assert (a.player, a.size, a.komi, a.ko_rule, a.visits, a.seconds) == ("auto", 19, 7.5, "positional",
-                                                                          None, None)
+    assert (a.player, a.size, a.komi, a.ko_rule, a.visits, a.seconds) == ("auto", None, 7.5,
+                                                                          "positional", None, None)
+    assert engine_config(a).size == 19
+
+    class NinePlayer:  # a network player of one board size
+        board_size = 9
+    assert engine_config(a, NinePlayer()).size == 9
+    assert engine_config(parse_args(["--size", "13"]), NinePlayer()).size == 13
     a = parse_args(["--player", "random", "--size", "9", "--komi", "6.5", "--ko-rule", "simple",
                     "--visits", "200", "--seconds", "1.5", "--threads", "2", "--seed", "4",
                     "--resign-threshold", "0.1", "--analysis-interval", "0.5"])

@@ -245,6 +245,45 @@ def test_evaluate_states_matches_a_direct_forward_pass():
     assert [s.to_move for s in states] == [WHITE, WHITE, BLACK]
 
 
+def test_bf16_forward_pass_stays_close_to_float32():
+    net = tiny(9).eval()
+    states = [play_game(9, ["D4", "E5", "C3"]), play_game(9, ["G7"]), GameState(9)]
+    exact = NetEvaluator(net, 9, device="cpu", random_symmetry=False)
+    fast = NetEvaluator(net, 9, device="cpu", random_symmetry=False, precision="bf16")
+    assert (exact.precision, fast.precision) == ("fp32", "bf16")
+    p32, v32 = exact.evaluate_states(states)
+    p16, v16 = fast.evaluate_states(states)
+    assert p16.dtype == np.float32 and np.allclose(p16.sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(p16 - p32).max() < 0.02 and np.abs(v16 - v32).max() < 0.02
+    assert not np.array_equal(p16, p32)  # bf16 really ran
+
+
+def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(monkeypatch):
+    from nets import evaluator
+    cpu = torch.device("cpu")
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(evaluator, "cpu_has_native_bf16", lambda: native)
+        assert evaluator.resolve_precision("auto", cpu) == expected
+    assert evaluator.resolve_precision("fp32", cpu) == "fp32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        evaluator.resolve_precision("fp16", cpu)
+
+
+def test_players_take_the_precision_option(tmp_path):
+    from engine.search import make_player
+    ckpt = str(tmp_path / "tiny9.pt")
+    net = tiny(9)
+    save_checkpoint(ckpt, net, net.config, 0)
+    for precision in ("fp32", "bf16"):
+        player = make_player("zero", weights=ckpt, precision=precision, visits=8)
+        assert player.search.evaluator.precision == precision
+        state = GameState(9)
+        assert state.is_legal(BLACK, player.genmove(state, BLACK, None))
+    make_player("mcts", precision="bf16")  # no network: accepted and unused
+    with pytest.raises(ValueError, match="precision"):
+        make_player("zero", weights=ckpt, precision="fp8")
+
+
 def test_cache_answers_repeated_positions():
     net = tiny(9)
     states = [play_game(9, ["D4", "E5"]), play_game(9, ["E5"])]
