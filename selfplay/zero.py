@@ -485,6 +485,7 @@ _FLAGS = {
     "cheap_visits": ("selfplay", "cheap_visits"),
     "resign_threshold": ("selfplay", "resign_threshold"),
     "temperature_moves": ("selfplay", "temperature_moves"),
+    "precision": ("selfplay", "precision"),
     "steps_per_gen": ("train", "steps_per_generation"), "batch_size": ("train", "batch_size"),
     "window_games": ("train", "window_games"),
     "gate_games": ("gate", "games"), "gate_visits": ("gate", "visits"),
@@ -583,6 +584,9 @@ def main(argv=None):
                     help="self-play processes (default: one per CPU core; may change on resume)")
     ap.add_argument("--batch-size", type=int, help="training batch size")
     ap.add_argument("--window-games", type=int, help="replay window in games")
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                    help="self-play forward passes: bf16 is 2.5-3x faster on CPUs/GPUs with "
+                         "native bf16; auto uses it there (default fp32)")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--max-hours", type=float, help="stop after this many hours")
     ap.add_argument("--max-games", type=int, help="stop once this many games exist")

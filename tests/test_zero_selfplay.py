@@ -289,6 +289,15 @@ def test_bad_config_is_refused():
     assert SelfPlayConfig(board_size=9).alpha == pytest.approx(0.03 * 361 / 81)
     with pytest.raises(ValueError):
         run_selfplay(tiny_net(), SelfPlayConfig(board_size=7), "/nonexistent-unused", 1)
+    with pytest.raises(ValueError, match="precision"):
+        SelfPlayConfig(precision="fp16")
+
+
+def test_bf16_self_play_writes_complete_games(tmp_path):
+    summary = run_selfplay(tiny_net(), cfg(parallel_games=2, precision="bf16"), tmp_path, 2)
+    assert summary["games"] == 2 and len(games(tmp_path)) == 2
+    for data, sgf_state in games(tmp_path):
+        assert np.allclose(data["policy"].sum(axis=1), 1.0, atol=1e-4)
 
 
 def test_resign_threshold_calibration_keeps_false_resignations_under_the_rate():
