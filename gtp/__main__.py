@@ -59,6 +59,7 @@ def build_parser():
     g.add_argument("--lam", type=float, default=None,
                    help="network player: weight of a playout per leaf in the leaf value, "
                         "Q = (1-lam) Wv/Nv + lam Wr/Nr (default 0: the network's value alone)")
+    # nets.evaluator.PRECISIONS, spelled out: importing it would load torch for every player
     g.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
                    help="arithmetic of the AlphaGo Zero network's forward pass: bf16 is 2.5-3x "
                         "faster on CPUs with native bf16 (AVX512-BF16, AMX) and bf16 GPUs; auto "
