@@ -102,6 +102,11 @@ def test_resume_after_sigkill(tmp_path):
     before = {n: open(os.path.join(run, "games", n), "rb").read() for n in games(run)}
     assert before
     steps_before = [n for n in os.listdir(os.path.join(run, "checkpoints")) if n.startswith("step-")]
+    # what a kill in the middle of atomic writes leaves behind (engine.atomic's temporary names)
+    for folder, name in (("games", ".game-s0-00099.npz.k3x9q1ab.tmp"),
+                         ("checkpoints", ".best.pt.zz81mq0c.tmp")):
+        with open(os.path.join(run, folder, name), "wb") as f:
+            f.write(b"half")
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resuming" in done.stderr
@@ -113,7 +118,8 @@ def test_resume_after_sigkill(tmp_path):
     ck = os.path.join(run, "checkpoints")
     assert step_of(os.path.join(ck, "step-6.pt")) == 6  # the step count went on
     assert set(steps_before) <= set(os.listdir(ck))
-    assert not [n for n in os.listdir(os.path.join(run, "games")) if n.endswith(".tmp")]
+    for folder in ("games", "checkpoints"):  # the resume cleared them
+        assert not [n for n in os.listdir(os.path.join(run, folder)) if n.endswith(".tmp")]
 
 
 def test_corrupt_newest_checkpoint_is_skipped(tmp_path, capsys):
