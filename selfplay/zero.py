@@ -31,7 +31,10 @@ written atomically: a killed game is simply played again); the training step is 
 readable checkpoint's (an unreadable one is skipped with a message and trained again); a
 promotion whose copy to ``best.pt`` was cut off is completed from the ledger at the next start.
 
-Generation 0 is a fresh random network, saved as ``step-0.pt`` and ``best.pt``.
+Generation 0 is a fresh random network, saved as ``step-0.pt`` and ``best.pt``; with
+``--init CHECKPOINT`` it is that network instead (an exported or shipped one, whose network
+config the run takes over), so training goes on from it in a new run directory: the steps
+count from 0 again, the optimizer starts fresh, the replay window fills with the new games.
 """
 import argparse
 import json
@@ -47,11 +50,11 @@ import torch
 
 from engine import atomic
 from engine.config import Config, check
-from nets.checkpoint import CheckpointError, read_payload
+from nets.checkpoint import CheckpointError, load_checkpoint, read_payload
 from nets.evaluator import PRECISIONS
 from nets.replay import ReplayWindow
 from nets.resnet import NetConfig
-from nets.train import (MetricsLog, TrainConfig, list_checkpoints, resume,
+from nets.train import (MetricsLog, TrainConfig, list_checkpoints, make_optimizer, resume,
                         save_training_checkpoint, train_steps)
 from selfplay import gating
 from selfplay.gating import GateConfig
@@ -73,6 +76,7 @@ class LoopConfig(Config):
     resign_false_rate: float = 0.05  # calibrated threshold: at most this share of false resignations
     resign_min_games: int = 20  # played-out games needed before any resignation is allowed
     resign_window: int = 50  # the threshold comes from this many newest played-out games
+    init_from: str = ""  # checkpoint whose weights are generation 0 (e.g. a shipped network); "" = random
 
     def __post_init__(self):
         check(type(self).__name__, [
@@ -240,9 +244,19 @@ class ZeroLoop:
         n = self.cfg.board_size
         step, path = newest_readable(self.ckpt_dir, n)
         if step is None:
-            model, optimizer, _ = resume(self.ckpt_dir, self.cfg.train, self.cfg.net, "cpu")
+            init = self.cfg.loop.init_from
+            if init:
+                model, net, _, _ = load_checkpoint(init, board_size=n)
+                if net != self.cfg.net:
+                    raise CheckpointError(f"checkpoint {init}: network {net.name} differs from "
+                                          f"the run's {self.cfg.net.name}")
+                model.train()
+                optimizer = make_optimizer(model, self.cfg.train)
+            else:
+                model, optimizer, _ = resume(self.ckpt_dir, self.cfg.train, self.cfg.net, "cpu")
             path = save_training_checkpoint(self.ckpt_dir, model, optimizer, self.cfg.train, 0)
-            logger.info("generation 0: fresh %s network saved as %s", self.cfg.net.name, path)
+            logger.info("generation 0: %s %s network saved as %s",
+                        f"the weights of {init}," if init else "fresh", self.cfg.net.name, path)
         ledger = gating.read_ledger(self.run)
         if not ledger["generations"]:
             zero = os.path.join(self.ckpt_dir, "step-0.pt")
@@ -498,13 +512,36 @@ _BUDGET = {"max_games": "max_games", "max_hours": "max_hours",
            "max_generations": "max_generations", "workers": "workers"}
 
 
+def _init_net(args):
+    """The network config of ``--init``'s checkpoint, checked against --size / --net /
+    --ownership / --global-pooling where those are given."""
+    try:
+        payload = read_payload(args.init)
+        net = NetConfig.from_dict(payload["net_config"])
+    except (CheckpointError, TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"--init: {e}") from None
+    if args.size is not None and args.size != net.board_size:
+        raise ValueError(f"--init {args.init} is a {net.board_size}x{net.board_size} network, "
+                         f"--size {args.size} given")
+    if args.net is not None and NetConfig.from_name(args.net, net.board_size).name != net.name:
+        raise ValueError(f"--init {args.init} is a {net.name} network, --net {args.net} given")
+    for flag in ("ownership", "global_pooling"):
+        if getattr(args, flag) and not getattr(net, flag):
+            raise ValueError(f"--init {args.init} has no --{flag.replace('_', '-')}")
+    return net
+
+
 def _build_config(args):
     """ZeroConfig of a first start from the flags."""
-    if args.size is None or args.net is None:
-        raise ValueError("a new run needs --size and --net")
-    net = NetConfig.from_name(args.net, board_size=args.size, ownership=args.ownership,
-                              global_pooling=args.global_pooling)
-    sections = {"train": {}, "selfplay": {"board_size": args.size}, "gate": {}, "loop": {}}
+    if args.init is not None:
+        net = _init_net(args)
+    elif args.size is None or args.net is None:
+        raise ValueError("a new run needs --size and --net (or --init CHECKPOINT)")
+    else:
+        net = NetConfig.from_name(args.net, board_size=args.size, ownership=args.ownership,
+                                  global_pooling=args.global_pooling)
+    sections = {"train": {}, "selfplay": {"board_size": net.board_size}, "gate": {},
+                "loop": {"init_from": args.init or ""}}
     for flag, where in list(_FLAGS.items()) + [(k, ("loop", v)) for k, v in _BUDGET.items()]:
         value = getattr(args, flag)
         if where is not None and value is not None:
@@ -517,6 +554,9 @@ def _build_config(args):
 def _resume_config(stored, args):
     """The stored config with the budget flags applied; other flags must agree with it."""
     current = stored.to_dict()
+    if args.init is not None and args.init != stored.loop.init_from:
+        raise ValueError(f"--init is for a new run; this run started from "
+                         f"{stored.loop.init_from or 'random weights'}")
     if args.size is not None and args.size != stored.board_size:
         raise ValueError(f"the run is on {stored.board_size}x{stored.board_size}, --size "
                          f"{args.size} given")
@@ -557,6 +597,9 @@ def main(argv=None):
     ap.add_argument("--run", required=True, help="run directory, e.g. runs/zero9")
     ap.add_argument("--size", type=int, help="board size (first start)")
     ap.add_argument("--net", help="network size, e.g. b6c64 (first start)")
+    ap.add_argument("--init", metavar="CHECKPOINT",
+                    help="generation 0 is this network instead of random weights, e.g. "
+                         "nets/weights/zero-9x9-b4c32.pt (first start; size and network from it)")
     ap.add_argument("--komi", type=float)
     ap.add_argument("--games-per-gen", type=int, help="self-play games per generation")
     ap.add_argument("--steps-per-gen", type=int, help="training steps per generation")

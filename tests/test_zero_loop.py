@@ -239,3 +239,31 @@ def test_selfplay_in_worker_processes_and_calibrated_resignation(tmp_path):
     off = ZeroLoop(run, replace(cfg, loop=replace(cfg.loop, resign_calibration=False)),
                    progress=False)
     assert off.resign_threshold() == 0.9
+
+
+def test_init_starts_a_new_run_from_an_exported_network(tmp_path, capsys):
+    cfg = NetConfig.from_name("b1c8", board_size=5)
+    torch.manual_seed(7)
+    start = str(tmp_path / "start.pt")
+    source = build_net(cfg)
+    save_checkpoint(start, source, cfg, 4200)  # an exported network: no optimizer state
+    run = str(tmp_path / "more")
+    flags = [a for a in SMALL if a not in ("--size", "5", "--net", "b1c8")]
+    assert main(["--run", run, "--init", start, *flags, "--max-generations", "1"]) == 0
+    assert load_config(run).loop.init_from == start
+    assert load_config(run).net == cfg  # size and network taken from the file
+    gen0 = read_payload(os.path.join(run, "checkpoints", "step-0.pt"))
+    assert gen0["step"] == 0
+    for k, v in source.state_dict().items():
+        assert torch.equal(gen0["model"][k], v), k  # generation 0 is the given network
+    assert ledger(run)["gates"][0]["best_step"] == 0
+    # a resume needs no --init; another --init, or one that contradicts the file, is refused
+    other = _net(tmp_path, 8, 0)
+    assert main(["--run", run, "--init", other, "--max-generations", "0"]) == 2
+    assert "--init is for a new run" in capsys.readouterr().err
+    assert main(["--run", str(tmp_path / "x"), "--init", start, "--size", "9"]) == 2
+    assert "5x5 network, --size 9" in capsys.readouterr().err
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    assert main(["--run", str(tmp_path / "y"), "--init", str(broken)]) == 2
+    assert "broken.pt" in capsys.readouterr().err
