@@ -603,6 +603,36 @@ def _region_size(color, mark, meta, w, q, cells, cap):
     return cnt
 
 
+@njit(cache=True, _nrt=False)
+def _eye_space_flood(color, mark, meta, w, q, cells):
+    """Flood q's empty region only as far as it may be an eye space: returns its size when
+    it has at most NAKADE_MAX points (listed in cells) and no two border colours, else -1,
+    as soon as a second border colour or a point too many shows."""
+    st = _stamp(meta)
+    cells[0] = q
+    mark[q] = st
+    cnt = 1
+    i = 0
+    border = 0
+    while i < cnt:
+        s = cells[i]
+        i += 1
+        for t in (s - w, s - 1, s + 1, s + w):
+            v = color[t]
+            if v == EMPTY:
+                if mark[t] != st:
+                    if cnt == NAKADE_MAX:
+                        return -1
+                    mark[t] = st
+                    cells[cnt] = t
+                    cnt += 1
+            elif v != OFF:
+                border |= v
+                if border == 3:
+                    return -1
+    return cnt
+
+
 @njit(cache=True)
 def _response_code(color, head, libs, meta, c, qs):
     """Raw response code around the previous move for player c (diamond cells + liberties of
@@ -831,13 +861,16 @@ def _base_pair(color, nxt, head, libs, mark, meta, w, q, pat3_e, wexp):
 
 @njit(cache=True, _nrt=False)
 def _nakade_pair(color, head, libs, mark, meta, w, q, nak_tab, wexp, cells):
-    """Nakade factors of point q for black and white, each point on its own (a flood of its
-    region): the from-scratch computation."""
+    """Nakade factors of point q for black and white, and 1.0 when q lies in an eye space
+    (0.0 otherwise), each point on its own (a flood of its region): the from-scratch
+    computation."""
     eb = 1.0
     ew = 1.0
     if color[q] != EMPTY or not _nakade_maybe(_pat3_index(color, head, libs, w, q, BLACK)):
-        return eb, ew
+        return eb, ew, 0.0
     shape, border = _nakade_shape(color, mark, meta, w, q, cells)
+    if shape < 0:
+        return eb, ew, 0.0
     if shape >= 0:
         own = np.int64(0)
         opp = np.int64(1) << NAK_OWNER_SHIFT
@@ -847,18 +880,20 @@ def _nakade_pair(color, head, libs, mark, meta, w, q, nak_tab, wexp, cells):
         fw = _hslot(nak_tab, shape | (own if border == WHITE else opp))
         if fw >= 0:
             ew = wexp[fw]
-    return eb, ew
+    return eb, ew, 1.0
 
 
 @njit(cache=True, _nrt=False)
 def _nakade_region(color, w, cells, cnt, nak_tab, wexp, nakm, prow, pcol):
     """Nakade factors (nakm[0 / 1, p], black / white) of every point of one empty region,
-    listed in cells[:cnt] (cnt <= NAKADE_MAX): one region, one shape, one border."""
+    listed in cells[:cnt] (cnt <= NAKADE_MAX): one region, one shape, one border. nakm[2, p]
+    becomes 1 when the region is an eye space (its factors may differ from 1), else 0."""
     border = _region_border(color, w, cells, cnt)
     if cnt < NAKADE_MIN or (border != BLACK and border != WHITE):
         for i in range(cnt):
             nakm[0, cells[i]] = 1.0
             nakm[1, cells[i]] = 1.0
+            nakm[2, cells[i]] = 0.0
         return
     rmin = 1 << 30
     cmin = 1 << 30
@@ -877,6 +912,7 @@ def _nakade_region(color, w, cells, cnt, nak_tab, wexp, nakm, prow, pcol):
         fw = _hslot(nak_tab, key | (own if border == WHITE else opp))
         nakm[0, cells[j]] = wexp[fb] if fb >= 0 else 1.0
         nakm[1, cells[j]] = wexp[fw] if fw >= 0 else 1.0
+        nakm[2, cells[j]] = 1.0
 
 
 @njit(cache=True, inline="always")
@@ -920,13 +956,15 @@ def _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, ha
         wts[1, i] = 0.0
         nakm[0, i] = 1.0
         nakm[1, i] = 1.0
+        nakm[2, i] = 0.0
     for i in range(meta[M_NEMPTY]):
         q = empt[i]
         eb, ew = _base_pair(color, nxt, head, libs, mark, meta, w, q, pat3_e, wexp)
         if has_nak:
-            fb, fw = _nakade_pair(color, head, libs, mark, meta, w, q, nak_tab, wexp, cells)
+            fb, fw, eye = _nakade_pair(color, head, libs, mark, meta, w, q, nak_tab, wexp, cells)
             nakm[0, q] = fb
             nakm[1, q] = fw
+            nakm[2, q] = eye
             eb *= fb
             ew *= fw
         wts[0, q] = eb
@@ -935,70 +973,83 @@ def _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, ha
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _overlay(color, head, libs, meta, c, resp_tab, resp_e, wts, rows, qs, ovw, rsave, prow,
-             pcol, doff):
-    """Multiply the previous-move features (neighbour, response) onto the weights of c for
-    the draw. Saves the touched rows (rsave) and the old weights of the diamond points
-    qs[:12] (ovw); returns (points saved, first saved row, last saved row), rows are board
-    rows 0..N-1. Branch-free over the 12 points: an off-board cell stands for point 0, a
-    frame corner whose weight is always 0."""
+def _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, fac, doff):
+    """The previous-move features (neighbour, response) of player c's candidates as factors
+    on the weights of the 12 points of L's diamond: fac[(dr + 2) * 5 + dc + 2] for the
+    point at offset (dr, dc) from L (the other entries are left alone). Returns False when
+    there is no previous stone (no factors). qs[j] gets the point of diamond cell j (0 for
+    an off-board cell: point 0 is a frame corner, whose weight is always 0)."""
     n = meta[M_N]
     w = meta[M_W]
-    ci = c - 1
     last = meta[M_LAST]
     if last < 0 or color[last] == EMPTY:
-        return 0, 0, -1
-    rl = prow[last]
-    cl = pcol[last]
-    if 2 <= rl < n - 2 and 2 <= cl < n - 2:
+        return False
+    rl = last // w
+    cl = last - rl * w
+    if 3 <= rl <= n - 2 and 3 <= cl <= n - 2:
         # the whole diamond is on the board: no bounds to check
         rcode = np.int64(0)
         for j in range(12):
             q = last + doff[j]
             qs[j] = q
-            rcode |= ORTH_T[ci, _okey(color, head, libs, q)] << (3 * j)
+            rcode |= ORTH_T[c - 1, _okey(color, head, libs, q)] << (3 * j)
     else:
-        rcode = _diamond_code_rc(color, head, libs, rl + 1, cl + 1, c, w, n, qs)
+        rcode = _diamond_code_rc(color, head, libs, rl, cl, c, w, n, qs)
         for j in range(12):
             qs[j] = max(qs[j], 0)
     rrow = _hslot(resp_tab, rcode | (np.int64(_lib_class(libs[head[last]])) << 36))
     if rrow < 0:
-        rrow = resp_e.shape[0] - 1
-    ra = max(rl - 2, 0)
-    rb = min(rl + 2, n - 1)
-    for r in range(ra, rb + 1):
-        rsave[r - ra] = rows[ci, r]
+        rrow = resp_e.shape[0] - 1  # no response pattern: the neighbour factors alone
     for j in range(12):
-        q = qs[j]
-        old = wts[ci, q]
-        nw = old * resp_e[rrow, j]
-        wts[ci, q] = nw
-        rows[ci, min(max(rl + DIAMOND_DR[j], 0), n - 1)] += nw - old
-        ovw[j] = old
-    return 12, ra, rb
+        fac[(DIAMOND_DR[j] + 2) * 5 + DIAMOND_DC[j] + 2] = resp_e[rrow, j]
+    return True
 
 
 @njit(cache=True, _nrt=False)
-def _draw(n, w, ci, wts, rows, rng):
-    """A point drawn with probability proportional to wts[ci], or PASS when all are 0."""
+def _draw(n, w, ci, wts, rows, rng, ov, rl, cl, fac, drow):
+    """A point drawn with probability proportional to wts[ci], or PASS when all are 0. With
+    ``ov`` the weights of the points around board point (rl, cl) (board row / column) count
+    multiplied by ``fac`` (``_diamond_factors``), drow[dr + 2] being what that adds to row
+    rl + dr: nothing is written for the factors, so nothing has to be undone."""
     while True:
         total = 0.0
         for r in range(n):
-            if rows[ci, r] > 0.0:
-                total += rows[ci, r]
+            v = rows[ci, r]
+            if ov and -2 <= r - rl <= 2:
+                v += drow[r - rl + 2]
+            if v > 0.0:
+                total += v
         if total <= 0.0:
             return PASS
         x = rand_float(rng) * total
         r = 0
         while r < n - 1:
             v = rows[ci, r]
+            if ov and -2 <= r - rl <= 2:
+                v += drow[r - rl + 2]
             if v > 0.0:
                 if x < v:
                     break
                 x -= v
             r += 1
         base = (r + 1) * w + 1
-        p = _pick_in_row(wts, ci, base, n, x)
+        dr = r - rl
+        if ov and -2 <= dr <= 2:
+            # the row crosses the diamond: factors on the columns within 2 - |dr| of cl
+            reach = 2 - abs(dr)
+            p = -1
+            for k in range(n):
+                wk = wts[ci, base + k]
+                dc = k - cl
+                if -reach <= dc <= reach:
+                    wk *= fac[(dr + 2) * 5 + dc + 2]
+                if wk > 0.0:
+                    p = base + k
+                    if x < wk:
+                        break
+                    x -= wk
+        else:
+            p = _pick_in_row(wts, ci, base, n, x)
         if p >= 0:
             return p
         # only rounding residue was left in this row: make it exact and draw again
@@ -1010,8 +1061,8 @@ def _draw(n, w, ci, wts, rows, rng):
 
 @njit(cache=True, _nrt=False)
 def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e, resp_tab,
-              resp_e, nak_tab, wexp, has_nak, wts, rows, rmark, stamp, caps, chk, ovw,
-              rsave, qs, rcells, rlist, prow, pcol, nakm, nmark, doff, limit):
+              resp_e, nak_tab, wexp, has_nak, wts, rows, rmark, stamp, caps, chk, fac,
+              drow, qs, rcells, rlist, prow, pcol, nakm, nmark, doff, limit):
     """Draw and play rollout moves, keeping the weights exact, until two passes in a row or
     ``limit`` moves (one call per rollout: a call per move would copy the ~30 arrays each
     time). Returns the last move (PASS when the rollout had no move). The arrays are the
@@ -1026,8 +1077,6 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
             _rows_exact(n, w, wts, rows)  # no drift from the incremental row sums
         c = meta[M_TOMOVE]
         ci = c - 1
-        nov, ra, rb = _overlay(color, head, libs, meta, c, resp_tab, resp_e, wts, rows, qs, ovw,
-                               rsave, prow, pcol, doff)
         ko = meta[M_KO]
         kold = 0.0
         krow = 0.0
@@ -1039,14 +1088,22 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
             krow = rows[ci, kr]
             rows[ci, kr] = krow - kold
             wts[ci, ko] = 0.0
-        p = _draw(n, w, ci, wts, rows, rng)
+        ov = _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, fac, doff)
+        rl = 0
+        cl = 0
+        if ov:
+            last = meta[M_LAST]
+            rl = prow[last]
+            cl = pcol[last]
+            for i in range(5):
+                drow[i] = 0.0
+            for j in range(12):
+                wq = wts[ci, qs[j]]
+                drow[DIAMOND_DR[j] + 2] += wq * fac[(DIAMOND_DR[j] + 2) * 5 + DIAMOND_DC[j] + 2] - wq
+        p = _draw(n, w, ci, wts, rows, rng, ov, rl, cl, fac, drow)
         if kact:
             wts[ci, ko] = kold
             rows[ci, kr] = krow
-        for i in range(nov - 1, -1, -1):
-            wts[ci, qs[i]] = ovw[i]
-        for r in range(ra, rb + 1):
-            rows[ci, r] = rsave[r - ra]
         if p == PASS:
             _pass(meta, c)
             continue
@@ -1109,6 +1166,7 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
             for i in range(ncap):
                 nakm[0, caps[i]] = 1.0
                 nakm[1, caps[i]] = 1.0
+                nakm[2, caps[i]] = 0.0
             for i in range(ncap):
                 s = caps[i]
                 if nmark[s] == st:
@@ -1118,18 +1176,29 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
                     nmark[rcells[j]] = st
                 if k <= NAKADE_MAX:
                     _nakade_region(color, w, rcells, k, nak_tab, wexp, nakm, prow, pcol)
+            # p was empty: if its region was an eye space, each piece the move leaves is at
+            # most NAKADE_MAX - 1 points and is redone whole; a piece of a region that was
+            # not one (flag 0 throughout, factors 1) needs work only if it is one now, so its
+            # flood stops at the first sign that it is not
+            was = nakm[2, p] != 0.0
+            nakm[0, p] = 1.0
+            nakm[1, p] = 1.0
+            nakm[2, p] = 0.0
             for e in (p - w, p - 1, p + 1, p + w):
                 if color[e] != EMPTY or nmark[e] == st:
                     continue
-                if _box_conn_at(color, w, e) >= 7:
-                    continue
-                k = _region_size(color, mark, meta, w, e, rcells, NAKADE_MAX)
-                for j in range(min(k, NAKADE_MAX)):
+                if was:
+                    k = _region_size(color, mark, meta, w, e, rcells, NAKADE_MAX)
+                else:
+                    if _box_conn_at(color, w, e) >= 7:
+                        continue
+                    k = _eye_space_flood(color, mark, meta, w, e, rcells)
+                    if k < NAKADE_MIN:
+                        continue
+                for j in range(k):
                     nmark[rcells[j]] = st
-                if k <= NAKADE_MAX:
-                    for j in range(k):
-                        nr = _add(color, rmark, st, rlist, nr, rcells[j])
-                    _nakade_region(color, w, rcells, k, nak_tab, wexp, nakm, prow, pcol)
+                    nr = _add(color, rmark, st, rlist, nr, rcells[j])
+                _nakade_region(color, w, rcells, k, nak_tab, wexp, nakm, prow, pcol)
         for i in range(nr):
             q = rlist[i]
             eb, ew = _base_pair(color, nxt, head, libs, mark, meta, w, q, pat3_e, wexp)
@@ -1153,15 +1222,15 @@ def rollout_scratch(n):
             np.zeros(1, dtype=np.int64),  # current stamp
             np.zeros(ww, dtype=np.int64),  # stones captured by the move
             np.zeros(4 * ww + 8, dtype=np.int64),  # stones whose chain's liberties to recompute
-            np.zeros(16, dtype=np.float64),  # weights of the previous move's diamond points
-            np.zeros(8, dtype=np.float64),  # row sums saved around the previous move
+            np.ones(25, dtype=np.float64),  # previous-move factors around L: (dr + 2) * 5 + dc + 2
+            np.zeros(5, dtype=np.float64),  # what they add to the rows L - 2 .. L + 2
             np.zeros(12, dtype=np.int64),  # diamond points around the previous move
             np.zeros(8, dtype=np.int64),  # eye-space points of a nakade feature
             np.zeros(8, dtype=np.int64),  # points of an empty region next to the move
             np.zeros(ww, dtype=np.int64),  # points to recompute after a move
             np.arange(ww, dtype=np.int64) // (n + 2) - 1,  # board row of each point
             np.arange(ww, dtype=np.int64) % (n + 2) - 1,  # board column of each point
-            np.ones((2, ww), dtype=np.float64),  # nakade factor per colour and point
+            np.ones((3, ww), dtype=np.float64),  # nakade factor per colour and point; row 2: 1 in an eye space
             np.zeros(ww, dtype=np.int64),  # stamp of the move that last redid a point's region
             DIAMOND_DR * (n + 2) + DIAMOND_DC)  # offset of each diamond cell
 
@@ -1171,7 +1240,7 @@ def rollout_init(b, m, scr):
     """Fill the scratch weights for board b from scratch."""
     color, nxt, head, libs, csize, empt, eidx, mark, meta = b
     pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
-    (wts, rows, rmark, stamp, caps, chk, ovw, rsave, qs, cells, rcells, rlist, prow, pcol,
+    (wts, rows, rmark, stamp, caps, chk, fac, drow, qs, cells, rcells, rlist, prow, pcol,
      nakm, nmark, doff) = scr
     _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, flags[1] != 0,
              cells, wts, rows, nakm)
@@ -1183,11 +1252,11 @@ def rollout_step(b, rng, m, scr):
     the move played (PASS when the rollout had no move, or the game had ended)."""
     color, nxt, head, libs, csize, empt, eidx, mark, meta = b
     pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
-    (wts, rows, rmark, stamp, caps, chk, ovw, rsave, qs, cells, rcells, rlist, prow, pcol,
+    (wts, rows, rmark, stamp, caps, chk, fac, drow, qs, cells, rcells, rlist, prow, pcol,
      nakm, nmark, doff) = scr
     return _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e,
                      resp_tab, resp_e, nak_tab, wexp, flags[1] != 0, wts, rows, rmark, stamp,
-                     caps, chk, ovw, rsave, qs, rcells, rlist, prow, pcol, nakm, nmark,
+                     caps, chk, fac, drow, qs, rcells, rlist, prow, pcol, nakm, nmark,
                      doff, 1)
 
 
@@ -1200,7 +1269,7 @@ def rollout_base_weights(b, m, out):
     n = meta[M_N]
     rows = np.zeros((2, n))
     cells = np.empty(16, dtype=np.int64)
-    nakm = np.ones_like(out)
+    nakm = np.ones((3, out.shape[1]))
     _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, flags[1] != 0,
              cells, out, rows, nakm)
 
@@ -1218,15 +1287,16 @@ def rollout_move_weights(b, m, out):
     rows = np.zeros((2, n))
     cells = np.empty(16, dtype=np.int64)
     _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, flags[1] != 0,
-             cells, scr_w, rows, np.ones_like(scr_w))
+             cells, scr_w, rows, np.ones((3, scr_w.shape[1])))
     qs = np.empty(12, dtype=np.int64)
-    ovw = np.empty(16)
-    rsave = np.empty(8)
-    prow = np.arange(w * w) // w - 1
-    pcol = np.arange(w * w) % w - 1
+    fac = np.ones(25)
     doff = DIAMOND_DR * w + DIAMOND_DC
-    _overlay(color, head, libs, meta, c, resp_tab, resp_e, scr_w, rows, qs, ovw, rsave, prow,
-             pcol, doff)
+    if _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, fac, doff):
+        last = meta[M_LAST]
+        for j in range(12):
+            q = qs[j]
+            if q > 0:
+                scr_w[c - 1, q] *= fac[(DIAMOND_DR[j] + 2) * 5 + DIAMOND_DC[j] + 2]
     ko = meta[M_KO]
     if ko >= 0 and meta[M_KO_COLOR] == c:
         scr_w[c - 1, ko] = 0.0
@@ -1240,7 +1310,7 @@ def rollout_move_weights(b, m, out):
 def _policy_playout(b, rng, komi, m, scr):
     color, nxt, head, libs, csize, empt, eidx, mark, meta = b
     pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
-    (wts, rows, rmark, stamp, caps, chk, ovw, rsave, qs, cells, rcells, rlist, prow, pcol,
+    (wts, rows, rmark, stamp, caps, chk, fac, drow, qs, cells, rcells, rlist, prow, pcol,
      nakm, nmark, doff) = scr
     has_nak = flags[1] != 0
     if meta[M_PASSES] >= 2:
@@ -1250,8 +1320,8 @@ def _policy_playout(b, rng, komi, m, scr):
     _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, has_nak, cells,
              wts, rows, nakm)
     _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e, resp_tab,
-              resp_e, nak_tab, wexp, has_nak, wts, rows, rmark, stamp, caps, chk, ovw,
-              rsave, qs, rcells, rlist, prow, pcol, nakm, nmark, doff, 3 * n * n)
+              resp_e, nak_tab, wexp, has_nak, wts, rows, rmark, stamp, caps, chk, fac,
+              drow, qs, rcells, rlist, prow, pcol, nakm, nmark, doff, 3 * n * n)
     return playout_score(b, komi)
 
 
