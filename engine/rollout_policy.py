@@ -73,13 +73,16 @@ have changed are recomputed: the 8 points around the move and around captured st
 liberties of every chain whose liberty class (1, 2, >= 3) changed, and the small empty
 regions next to the move (nakade factors are kept per point and redone one region at a
 time: a captured chain becomes a region, and so do the pieces of the region the move
-split). ``rollout_base_weights`` recomputes everything from scratch; tests compare the two
+split). A flag per point says whether it lies in an eye space (3-6 points, one border
+colour): a piece of a region that was not one is flooded only until a second border colour
+or a seventh point shows, which is most of the time after a point or two.
+``rollout_base_weights`` recomputes everything from scratch; tests compare the two
 after every move. Because the 3x3 code holds the liberties of the orthogonal
 neighbours, it decides legality (all but ko) and own-eye filling by itself: the rollout
 table holds 0 for such codes, so a draw is never rejected except at the ko point. The
-features tied to the previous move (response, neighbour) are multiplied onto the <= 12
-points of L's diamond just for the draw and taken off again, saved row sums restoring the
-sampling state exactly.
+features tied to the previous move (response, neighbour) are factors on the <= 12 points of
+L's diamond that the draw applies as it reads those points and the rows they lie on; the
+stored weights never carry them, so nothing is undone after the draw.
 
 ``PolicyRolloutEvaluator`` answers ``engine.search``'s evaluator protocol with these
 rollouts and tree-policy priors.
