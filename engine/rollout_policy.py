@@ -585,32 +585,10 @@ def _region_border(color, w, cells, cnt):
 
 
 @njit(cache=True, _nrt=False)
-def _region_size(color, mark, meta, w, q, cells, cap):
+def _region_size(color, mark, meta, w, q, cells, cap, eye_only=False):
     """Points of q's empty region, counted up to ``cap`` + 1 (the first ones, at most cap,
-    land in cells; the board's ``mark`` stamps the points seen)."""
-    st = _stamp(meta)
-    cells[0] = q
-    mark[q] = st
-    cnt = 1
-    i = 0
-    while i < cnt:
-        s = cells[i]
-        i += 1
-        for t in (s - w, s - 1, s + 1, s + w):
-            if color[t] == EMPTY and mark[t] != st:
-                if cnt == cap:
-                    return cap + 1
-                mark[t] = st
-                cells[cnt] = t
-                cnt += 1
-    return cnt
-
-
-@njit(cache=True, _nrt=False)
-def _eye_space_flood(color, mark, meta, w, q, cells):
-    """Flood q's empty region only as far as it may be an eye space: returns its size when
-    it has at most NAKADE_MAX points (listed in cells) and no two border colours, else -1,
-    as soon as a second border colour or a point too many shows."""
+    land in cells; the board's ``mark`` stamps the points seen). ``eye_only``: stop with -1
+    as soon as stones of both colours border the region (it cannot be an eye space)."""
     st = _stamp(meta)
     cells[0] = q
     mark[q] = st
@@ -624,12 +602,12 @@ def _eye_space_flood(color, mark, meta, w, q, cells):
             v = color[t]
             if v == EMPTY:
                 if mark[t] != st:
-                    if cnt == NAKADE_MAX:
-                        return -1
+                    if cnt == cap:
+                        return cap + 1
                     mark[t] = st
                     cells[cnt] = t
                     cnt += 1
-            elif v != OFF:
+            elif eye_only and v != OFF:
                 border |= v
                 if border == 3:
                     return -1
@@ -1195,8 +1173,8 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
                 else:
                     if _box_conn_at(color, w, e) >= 7:
                         continue
-                    k = _eye_space_flood(color, mark, meta, w, e, rcells)
-                    if k < NAKADE_MIN:
+                    k = _region_size(color, mark, meta, w, e, rcells, NAKADE_MAX, True)
+                    if k < NAKADE_MIN or k > NAKADE_MAX:
                         continue
                 for j in range(k):
                     nmark[rcells[j]] = st
