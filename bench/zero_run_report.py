@@ -6,7 +6,8 @@ Prints a Markdown table, one row per cycle: training step, self-play games and p
 far, wall-clock hours since the run started, the gating result and the Elo of the best network
 (relative to generation 0, chained through the gating matches), the resignation threshold used
 and the false resignations measured. Then the totals: games, positions, steps, hours and
-CPU-hours (hours times the machine's cores, the loop keeping every core busy).
+CPU-hours (hours times the machine's cores, the loop keeping every core busy), and where
+generation 0 came from (random weights, or the network of ``--init``).
 """
 import json
 import os
@@ -73,7 +74,10 @@ def report(run):
     cores = os.cpu_count() or 1
     total_games = sum(g for g, _ in per_cycle.values())
     steps = ledger["gates"][-1]["candidate_step"] if ledger["gates"] else 0
+    with open(os.path.join(run, "config.json"), encoding="utf-8") as f:
+        init = json.load(f).get("loop", {}).get("init_from", "")
     rows.append("")
+    rows.append(f"Generation 0: {'the network of ' + init if init else 'random weights'}.")
     rows.append(f"Totals: {total_games} self-play games, {positions} positions, {steps} training "
                 f"steps, {len(ledger['gates'])} gating matches, {len(ledger['generations']) - 1} "
                 f"promotions, {hours:.2f} hours wall clock on {cores} cores "
