@@ -852,15 +852,14 @@ def _nakade_pair(color, head, libs, mark, meta, w, q, nak_tab, wexp, cells):
     shape, border = _nakade_shape(color, mark, meta, w, q, cells)
     if shape < 0:
         return eb, ew, 0.0
-    if shape >= 0:
-        own = np.int64(0)
-        opp = np.int64(1) << NAK_OWNER_SHIFT
-        fb = _hslot(nak_tab, shape | (own if border == BLACK else opp))
-        if fb >= 0:
-            eb = wexp[fb]
-        fw = _hslot(nak_tab, shape | (own if border == WHITE else opp))
-        if fw >= 0:
-            ew = wexp[fw]
+    own = np.int64(0)
+    opp = np.int64(1) << NAK_OWNER_SHIFT
+    fb = _hslot(nak_tab, shape | (own if border == BLACK else opp))
+    if fb >= 0:
+        eb = wexp[fb]
+    fw = _hslot(nak_tab, shape | (own if border == WHITE else opp))
+    if fw >= 0:
+        ew = wexp[fw]
     return eb, ew, 1.0
 
 
@@ -1080,7 +1079,8 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
                 drow[i] = 0.0
             for j in range(12):
                 wq = wts[ci, qs[j]]
-                drow[DIAMOND_DR[j] + 2] += wq * fac[(DIAMOND_DR[j] + 2) * 5 + DIAMOND_DC[j] + 2] - wq
+                dr = DIAMOND_DR[j] + 2
+                drow[dr] += wq * fac[dr * 5 + DIAMOND_DC[j] + 2] - wq
         p = _draw(n, w, ci, wts, rows, rng, ov, rl, cl, fac, drow)
         if kact:
             wts[ci, ko] = kold
@@ -1174,8 +1174,10 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
                     if _box_conn_at(color, w, e) >= 7:
                         continue
                     k = _region_size(color, mark, meta, w, e, rcells, NAKADE_MAX, True)
-                    if k < NAKADE_MIN or k > NAKADE_MAX:
+                    if k < NAKADE_MIN:
                         continue
+                if k > NAKADE_MAX:
+                    continue
                 for j in range(k):
                     nmark[rcells[j]] = st
                     nr = _add(color, rmark, st, rlist, nr, rcells[j])
@@ -1203,7 +1205,7 @@ def rollout_scratch(n):
             np.zeros(1, dtype=np.int64),  # current stamp
             np.zeros(ww, dtype=np.int64),  # stones captured by the move
             np.zeros(4 * ww + 8, dtype=np.int64),  # stones whose chain's liberties to recompute
-            np.ones(25, dtype=np.float64),  # previous-move factors around L: (dr + 2) * 5 + dc + 2
+            np.ones(25, dtype=np.float64),  # previous-move factors, (dr + 2) * 5 + dc + 2 from L
             np.zeros(5, dtype=np.float64),  # what they add to the rows L - 2 .. L + 2
             np.zeros(12, dtype=np.int64),  # diamond points around the previous move
             np.zeros(8, dtype=np.int64),  # eye-space points of a nakade feature
@@ -1211,7 +1213,7 @@ def rollout_scratch(n):
             np.zeros(ww, dtype=np.int64),  # points to recompute after a move
             np.arange(ww, dtype=np.int64) // (n + 2) - 1,  # board row of each point
             np.arange(ww, dtype=np.int64) % (n + 2) - 1,  # board column of each point
-            np.ones((3, ww), dtype=np.float64),  # nakade factor per colour and point; row 2: 1 in an eye space
+            np.ones((3, ww), dtype=np.float64),  # nakade factors (black, white); eye-space flag
             np.zeros(ww, dtype=np.int64),  # stamp of the move that last redid a point's region
             DIAMOND_DR * (n + 2) + DIAMOND_DC)  # offset of each diamond cell
 
@@ -1273,7 +1275,6 @@ def rollout_move_weights(b, m, out):
     fac = np.ones(25)
     doff = DIAMOND_DR * w + DIAMOND_DC
     if _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, fac, doff):
-        last = meta[M_LAST]
         for j in range(12):
             q = qs[j]
             if q > 0:
