@@ -7,9 +7,12 @@
    (planes + forward + softmax) and in its forward pass alone.
 
 CPU by default with ``--threads`` torch threads (default 2); ``--device cuda`` when available.
+On the CPU both go through the evaluator's inference graph (``nets.evaluator.inference_graph``)
+unless ``--eager`` asks for the eager module.
 Figures depend on what else runs on the machine: report the load next to them.
 
     .venv/bin/python bench/bench_nets.py [--net b6c64] [--seconds 3] [--visits 800] [--precision auto]
+        [--eager]
 """
 import argparse
 import os
@@ -20,50 +23,42 @@ import torch
 from engine.game import GameState
 from engine.player import Budget
 from engine.search import MCTSPlayer, SearchConfig
-from nets.evaluator import PRECISIONS, NetEvaluator, cpu_has_native_bf16, resolve_precision
+from nets.evaluator import (PRECISIONS, NetEvaluator, cpu_has_native_bf16, inference_graph,
+                            resolve_precision)
 from nets.features import PLANES
 from nets.resnet import NetConfig, build_net, count_parameters
 
 
-def forward_rate(net, n, batch, seconds, device, precision="fp32"):
-    """Positions per second of repeated forward passes of one batch."""
+def forward_rate(net, n, batch, seconds, device, precision="fp32", graph=True):
+    """Positions per second of repeated forward passes of one batch: through the evaluator's
+    inference graph on the CPU (``graph``), else the eager module (under bf16 autocast when
+    asked)."""
+    run = inference_graph(net, n, precision) if graph and device.type == "cpu" else None
     x = torch.randn(batch, PLANES, n, n, device=device)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
-                                                enabled=precision == "bf16"):
+    if run is not None:
+        x = x.to(torch.bfloat16 if precision == "bf16" else torch.float32)
+    else:
+        def run(x):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                return net(x)
+    with torch.inference_mode():
         for _ in range(3):
-            net(x)
+            run(x)
         if device.type == "cuda":
             torch.cuda.synchronize()
         done = 0
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < seconds or done == 0:
-            net(x)
+            run(x)
             done += batch
         if device.type == "cuda":
             torch.cuda.synchronize()
         return done / (time.perf_counter() - t0)
 
 
-class TimedNet(torch.nn.Module):
-    """The network with the wall time of its forward passes added up."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-        self.config = net.config
-        self.seconds = 0.0
-
-    def forward(self, x):
-        t = time.perf_counter()
-        out = self.net(x)
-        self.seconds += time.perf_counter() - t
-        return out
-
-
-def mcts_rate(net, n, visits, batch_size, device, precision="fp32"):
+def mcts_rate(net, n, visits, batch_size, device, precision="fp32", graph=True):
     """(visits/s, evaluator share, forward share) of one genmove on the empty board."""
-    timed = TimedNet(net)
-    ev = NetEvaluator(timed, n, device=device, seed=1, precision=precision)
+    ev = NetEvaluator(net, n, device=device, seed=1, precision=precision, graph=graph)
     spent = [0.0]
     inner = ev.evaluate
 
@@ -80,12 +75,12 @@ def mcts_rate(net, n, visits, batch_size, device, precision="fp32"):
     player.genmove(g, g.to_move, Budget(visits=64))  # warm-up: kernels loaded, buffers sized
     player.new_game(g)
     spent[0] = 0.0
-    timed.seconds = 0.0
+    ev.forward_s = 0.0
     t0 = time.perf_counter()
     player.genmove(g, g.to_move, Budget(visits=visits))
     wall = time.perf_counter() - t0
     sims = player.search.sims
-    return sims / wall, spent[0] / wall, timed.seconds / wall
+    return sims / wall, spent[0] / wall, ev.forward_s / wall
 
 
 def main():
@@ -95,6 +90,8 @@ def main():
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--precision", choices=PRECISIONS, default="fp32",
                     help="forward-pass arithmetic (nets.evaluator; auto: bf16 where native)")
+    ap.add_argument("--eager", action="store_true",
+                    help="the eager module, not the evaluator's inference graph (CPU)")
     ap.add_argument("--seconds", type=float, default=3.0, help="time per forward measurement")
     ap.add_argument("--sizes", type=int, nargs="+", default=[9, 19])
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 128])
@@ -107,7 +104,8 @@ def main():
     precision = resolve_precision(args.precision, device)
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, precision {precision}"
-          f" (native bf16 on this CPU: {cpu_has_native_bf16()})")
+          f" (native bf16 on this CPU: {cpu_has_native_bf16()}), "
+          f"{'eager module' if args.eager or device.type != 'cpu' else 'inference graph'}")
     nets = {}
     for n in args.sizes:
         torch.manual_seed(0)
@@ -115,12 +113,13 @@ def main():
         nets[n] = net
         print(f"\n{args.net} on {n}x{n}: {count_parameters(net):,} parameters")
         for b in args.batches:
-            rate = forward_rate(net, n, b, args.seconds, device, precision)
+            rate = forward_rate(net, n, b, args.seconds, device, precision, not args.eager)
             print(f"  forward batch {b:4d}: {rate:9.0f} positions/s")
     n = 19 if 19 in nets else args.sizes[-1]
     print(f"\nMCTS genmove {n}x{n} {args.net}, {args.visits} visits, empty board:")
     for bs in args.mcts_batch:
-        rate, ev_share, fwd_share = mcts_rate(nets[n], n, args.visits, bs, device, precision)
+        rate, ev_share, fwd_share = mcts_rate(nets[n], n, args.visits, bs, device, precision,
+                                              not args.eager)
         print(f"  search batch {bs:3d}: {rate:7.0f} visits/s  (evaluator {100 * ev_share:.0f}% of "
               f"the time, forward pass {100 * fwd_share:.0f}%)")
 

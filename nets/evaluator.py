@@ -36,9 +36,21 @@ what changes a search. ``"auto"`` picks bf16 where the hardware has it natively 
 a CUDA device that supports bf16) and float32 elsewhere, where emulated bf16 would be slower.
 The default of the classes is ``"fp32"``, so results are the same on every machine unless a
 caller (the GTP engine: ``--precision``) asks.
+
+Inference graph: on the CPU the forward pass runs a frozen TorchScript graph of the model
+(``inference_graph``: traced once, batch norm folded into the convolutions, ReLU fused, oneDNN
+kernels with the weights packed once), 1.3-1.9x the eager module's throughput at batch 8 and
+more, with logits within about 1e-5 of it. In bf16 the graph holds bf16 weights instead of
+running under autocast. TorchScript is deprecated in recent PyTorch releases: where the graph
+cannot be built the evaluator says so in the log and runs the eager module; ``graph=False``
+asks for the eager module outright. CUDA, and any model other than ``nets.resnet``'s
+``AlphaZeroNet``, always run eagerly.
 """
+import copy
 import functools
+import logging
 import time
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -48,9 +60,11 @@ from engine import mcts
 from engine.board import M_TOMOVE, new_board
 from nets.features import (HISTORY, PLANES, fill_planes_rows, history_stack, leaf_stacks,
                            stack_keys, unsymmetrize_policy_rows)
+from nets.resnet import AlphaZeroNet
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+logger = logging.getLogger("nets.evaluator")
 
 
 @functools.lru_cache(maxsize=1)
@@ -81,6 +95,43 @@ def resolve_precision(precision, device):
     return "fp32"
 
 
+class _PolicyValue(torch.nn.Module):
+    """The policy logits and the value of a network, the outputs a graph is traced for."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return out[0], out[1]
+
+
+def inference_graph(model, board_size, precision="fp32"):
+    """A frozen TorchScript graph of ``model``'s (policy logits [B, N*N+1], value [B, 1]) for
+    CPU inference on float32 (or, with ``precision="bf16"``, bfloat16) input [B, C, N, N] of
+    any batch size; the model itself is left untouched. None, with a warning in the log, when
+    this PyTorch cannot build it."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    planes = getattr(getattr(model, "config", None), "in_planes", PLANES)
+    x = torch.zeros(8, planes, board_size, board_size, dtype=dtype)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            # TorchScript's deprecation notices and the tracer's note that the input-shape
+            # check of the forward pass is a constant of the trace (it is: shapes are fixed)
+            warnings.simplefilter("ignore")
+            net = _PolicyValue(copy.deepcopy(model).cpu().to(dtype).eval()).eval()
+            traced = torch.jit.trace(net, x, check_trace=False)
+            graph = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+            graph(x)  # the first calls pack the weights for oneDNN
+            graph(x)
+    except Exception as e:  # no TorchScript in this PyTorch, or an op it cannot trace
+        logger.warning("inference graph unavailable (%s: %s); running the eager module",
+                       type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+        return None
+    return graph
+
+
 class StackNet:
     """A model mapping float32[B, 17, N, N] to (policy logits [B, N*N+1], value [B] in [-1, 1],
     ...), fed from history stacks int8[rows, HISTORY, (N+2)^2]: the part the search evaluator
@@ -88,10 +139,11 @@ class StackNet:
 
     ``seed`` seeds the symmetry stream as ``np.random.default_rng(seed)`` does (an int or a
     sequence of ints), so each subclass keeps the stream its games were recorded with.
-    ``precision``: one of PRECISIONS (module docstring)."""
+    ``precision``: one of PRECISIONS; ``graph``: on the CPU, run ``inference_graph`` rather
+    than the eager module (module docstring)."""
 
     def __init__(self, model, board_size, device=None, random_symmetry=True, seed=0,
-                 precision="fp32"):
+                 precision="fp32", graph=True):
         size = getattr(getattr(model, "config", None), "board_size", None)
         if size is not None and size != board_size:
             raise ValueError(f"network is for {size}x{size} boards, "
@@ -102,6 +154,11 @@ class StackNet:
         self.precision = resolve_precision(precision, self.device)  # "fp32" or "bf16"
         self.model = model.to(self.device).eval()
         self.n = int(board_size)
+        self.graph = None  # frozen TorchScript graph the CPU forward pass runs, if any
+        if graph and self.device.type == "cpu" and isinstance(self.model, AlphaZeroNet):
+            # only the engine's own network: its forward pass has no data-dependent Python,
+            # so a trace is exact (any other module, a test's fake say, runs eagerly)
+            self.graph = inference_graph(self.model, self.n, self.precision)
         self.random_symmetry = bool(random_symmetry)
         self.rng = np.random.default_rng(seed)  # one symmetry per evaluated position
         self.calls = 0  # forward passes so far
@@ -133,14 +190,22 @@ class StackNet:
         leaf_stacks(tree[mcts.T_PARENT], tree[mcts.T_MOVE], leaf, count, root_board, root_stack,
                     self._scratch, out)
 
+    def _outputs(self, planes):
+        """(policy logits, value) tensors of planes float32[B, 17, N, N]."""
+        if self.graph is not None:
+            x = torch.from_numpy(planes)
+            return self.graph(x.to(torch.bfloat16) if self.precision == "bf16" else x)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                            enabled=self.precision == "bf16"):
+            x = torch.from_numpy(planes).to(self.device, non_blocking=True)
+            return self.model(x)[:2]
+
     def forward(self, planes):
         """(probabilities float32[B, N*N+1], win probabilities float32[B]) of planes
         float32[B, 17, N, N], as the network sees them (no symmetry undone)."""
         t0 = time.perf_counter()
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                                    enabled=self.precision == "bf16"):
-            x = torch.from_numpy(planes).to(self.device, non_blocking=True)
-            logits, value = self.model(x)[:2]
+        with torch.inference_mode():
+            logits, value = self._outputs(planes)
             probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
             wins = ((value.float().reshape(-1) + 1.0) * 0.5).clamp_(0.0, 1.0).cpu().numpy()
         self.forward_s += time.perf_counter() - t0
@@ -177,8 +242,8 @@ class NetEvaluator(StackNet):
     independent_samples = False  # the same leaf twice gives the same answer (up to symmetry)
 
     def __init__(self, model, board_size, device=None, random_symmetry=True, seed=0, cache_size=0,
-                 precision="fp32"):
-        super().__init__(model, board_size, device, random_symmetry, seed, precision)
+                 precision="fp32", graph=True):
+        super().__init__(model, board_size, device, random_symmetry, seed, precision, graph)
         self.cache_size = int(cache_size)
         self.cache = OrderedDict()  # key -> (priors float32[N*N+1], win probability)
         self.hits = 0  # cache hits so far

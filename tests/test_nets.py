@@ -258,6 +258,54 @@ def test_bf16_forward_pass_stays_close_to_float32():
     assert not np.array_equal(p16, p32)  # bf16 really ran
 
 
+@pytest.mark.parametrize("kind", BLOCK_KINDS)
+def test_inference_graph_gives_the_eager_outputs_at_any_batch_size(kind):
+    from nets.evaluator import inference_graph
+    torch.manual_seed(1)
+    cfg = NetConfig(board_size=7, blocks=3, channels=8, block_kind=kind, value_hidden=16,
+                    ownership=(kind == "wide"), global_pooling=(kind in ("preact", "bottleneck")))
+    net = build_net(cfg).eval()
+    for m in net.modules():  # batch norm that is not the identity, so folding it matters
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    graph = inference_graph(net, 7)
+    assert graph is not None
+    for b in (1, 3, 8, 21):  # traced at batch 8
+        x = torch.randn(b, PLANES, 7, 7)
+        with torch.no_grad():
+            logits, value, _ = net(x)
+            g_logits, g_value = graph(x)
+        assert g_logits.shape == logits.shape and g_value.shape == value.shape
+        assert torch.allclose(g_logits, logits, atol=1e-4)
+        assert torch.allclose(g_value, value, atol=1e-5)
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())  # untouched
+
+
+def test_evaluator_runs_the_graph_on_the_cpu_and_the_eager_module_otherwise(monkeypatch, caplog):
+    from nets import evaluator
+    net = tiny(9).eval()
+    states = [play_game(9, ["D4", "E5", "C3"]), GameState(9)]
+    fast = NetEvaluator(net, 9, device="cpu", random_symmetry=False)
+    eager = NetEvaluator(net, 9, device="cpu", random_symmetry=False, graph=False)
+    assert fast.graph is not None and eager.graph is None
+    assert NetEvaluator(OwnStonesNet(), 9, device="cpu").graph is None  # not the engine's net
+    p1, v1 = fast.evaluate_states(states)
+    p0, v0 = eager.evaluate_states(states)
+    assert np.allclose(p1, p0, atol=1e-5) and np.allclose(v1, v0, atol=1e-5)
+
+    def no_torchscript(*args, **kwargs):
+        raise RuntimeError("TorchScript is not available")
+
+    monkeypatch.setattr(torch.jit, "trace", no_torchscript)
+    with caplog.at_level("WARNING", logger="nets.evaluator"):
+        fallback = NetEvaluator(net, 9, device="cpu", random_symmetry=False)
+    assert fallback.graph is None and "eager module" in caplog.text
+    p2, v2 = fallback.evaluate_states(states)
+    assert np.array_equal(p2, p0) and np.array_equal(v2, v0)
+
+
 def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(monkeypatch):
     from nets import evaluator
     cpu = torch.device("cpu")
