@@ -284,7 +284,6 @@ def test_inference_graph_gives_the_eager_outputs_at_any_batch_size(kind):
 
 
 def test_evaluator_runs_the_graph_on_the_cpu_and_the_eager_module_otherwise(monkeypatch, caplog):
-    from nets import evaluator
     net = tiny(9).eval()
     states = [play_game(9, ["D4", "E5", "C3"]), GameState(9)]
     fast = NetEvaluator(net, 9, device="cpu", random_symmetry=False)
