@@ -7,8 +7,8 @@
    (planes + forward + softmax) and in its forward pass alone.
 
 CPU by default with ``--threads`` torch threads (default 2); ``--device cuda`` when available.
-On the CPU both go through the evaluator's inference graph (``nets.evaluator.inference_graph``)
-unless ``--eager`` asks for the eager module.
+In float32 on the CPU both go through the evaluator's inference graph
+(``nets.evaluator.inference_graph``) unless ``--eager`` asks for the eager module.
 Figures depend on what else runs on the machine: report the load next to them.
 
     .venv/bin/python bench/bench_nets.py [--net b6c64] [--seconds 3] [--visits 800] [--precision auto]
@@ -31,13 +31,12 @@ from nets.resnet import NetConfig, build_net, count_parameters
 
 def forward_rate(net, n, batch, seconds, device, precision="fp32", graph=True):
     """Positions per second of repeated forward passes of one batch: through the evaluator's
-    inference graph on the CPU (``graph``), else the eager module (under bf16 autocast when
-    asked)."""
-    run = inference_graph(net, n, precision) if graph and device.type == "cpu" else None
+    inference graph in float32 on the CPU (``graph``), else the eager module (under bf16
+    autocast when asked)."""
+    use_graph = graph and device.type == "cpu" and precision == "fp32"
+    run = inference_graph(net, n) if use_graph else None
     x = torch.randn(batch, PLANES, n, n, device=device)
-    if run is not None:
-        x = x.to(torch.bfloat16 if precision == "bf16" else torch.float32)
-    else:
+    if run is None:
         def run(x):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 return net(x)
@@ -102,10 +101,11 @@ def main():
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     precision = resolve_precision(args.precision, device)
+    graph = not args.eager and device.type == "cpu" and precision == "fp32"
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, precision {precision}"
           f" (native bf16 on this CPU: {cpu_has_native_bf16()}), "
-          f"{'eager module' if args.eager or device.type != 'cpu' else 'inference graph'}")
+          f"{'inference graph' if graph else 'eager module'}")
     nets = {}
     for n in args.sizes:
         torch.manual_seed(0)

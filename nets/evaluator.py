@@ -40,8 +40,8 @@ caller (the GTP engine: ``--precision``) asks.
 Inference graph: on the CPU the forward pass runs a frozen TorchScript graph of the model
 (``inference_graph``: traced once, batch norm folded into the convolutions, ReLU fused, oneDNN
 kernels with the weights packed once), 1.3-1.9x the eager module's throughput at batch 8 and
-more, with logits within about 1e-5 of it. In bf16 the graph holds bf16 weights instead of
-running under autocast. TorchScript is deprecated in recent PyTorch releases: where the graph
+more, with logits within about 1e-5 of it. bf16 keeps the eager module under autocast (a bf16
+graph measured no faster). TorchScript is deprecated in recent PyTorch releases: where the graph
 cannot be built the evaluator says so in the log and runs the eager module; ``graph=False``
 asks for the eager module outright. CUDA, and any model other than ``nets.resnet``'s
 ``AlphaZeroNet``, always run eagerly.
@@ -107,20 +107,18 @@ class _PolicyValue(torch.nn.Module):
         return out[0], out[1]
 
 
-def inference_graph(model, board_size, precision="fp32"):
-    """A frozen TorchScript graph of ``model``'s (policy logits [B, N*N+1], value [B, 1]) for
-    CPU inference on float32 (or, with ``precision="bf16"``, bfloat16) input [B, C, N, N] of
-    any batch size; the model itself is left untouched. None, with a warning in the log, when
-    this PyTorch cannot build it."""
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+def inference_graph(model, board_size):
+    """A frozen TorchScript graph of ``model``'s (policy logits [B, N*N+1], value [B]) for CPU
+    inference on float32 input [B, C, N, N] of any batch size; the model itself is left
+    untouched. None, with a warning in the log, when this PyTorch cannot build it."""
     planes = getattr(getattr(model, "config", None), "in_planes", PLANES)
-    x = torch.zeros(8, planes, board_size, board_size, dtype=dtype)
+    x = torch.zeros(8, planes, board_size, board_size)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             # TorchScript's deprecation notices and the tracer's note that the input-shape
             # check of the forward pass is a constant of the trace (it is: shapes are fixed)
             warnings.simplefilter("ignore")
-            net = _PolicyValue(copy.deepcopy(model).cpu().to(dtype).eval()).eval()
+            net = _PolicyValue(copy.deepcopy(model).cpu().float().eval()).eval()
             traced = torch.jit.trace(net, x, check_trace=False)
             graph = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
             graph(x)  # the first calls pack the weights for oneDNN
@@ -139,8 +137,8 @@ class StackNet:
 
     ``seed`` seeds the symmetry stream as ``np.random.default_rng(seed)`` does (an int or a
     sequence of ints), so each subclass keeps the stream its games were recorded with.
-    ``precision``: one of PRECISIONS; ``graph``: on the CPU, run ``inference_graph`` rather
-    than the eager module (module docstring)."""
+    ``precision``: one of PRECISIONS; ``graph``: in float32 on the CPU, run
+    ``inference_graph`` rather than the eager module (module docstring)."""
 
     def __init__(self, model, board_size, device=None, random_symmetry=True, seed=0,
                  precision="fp32", graph=True):
@@ -155,10 +153,11 @@ class StackNet:
         self.model = model.to(self.device).eval()
         self.n = int(board_size)
         self.graph = None  # frozen TorchScript graph the CPU forward pass runs, if any
-        if graph and self.device.type == "cpu" and isinstance(self.model, AlphaZeroNet):
+        if (graph and self.device.type == "cpu" and self.precision == "fp32"
+                and isinstance(self.model, AlphaZeroNet)):
             # only the engine's own network: its forward pass has no data-dependent Python,
             # so a trace is exact (any other module, a test's fake say, runs eagerly)
-            self.graph = inference_graph(self.model, self.n, self.precision)
+            self.graph = inference_graph(self.model, self.n)
         self.random_symmetry = bool(random_symmetry)
         self.rng = np.random.default_rng(seed)  # one symmetry per evaluated position
         self.calls = 0  # forward passes so far
@@ -193,8 +192,7 @@ class StackNet:
     def _outputs(self, planes):
         """(policy logits, value) tensors of planes float32[B, 17, N, N]."""
         if self.graph is not None:
-            x = torch.from_numpy(planes)
-            return self.graph(x.to(torch.bfloat16) if self.precision == "bf16" else x)
+            return self.graph(torch.from_numpy(planes))
         with torch.autocast(self.device.type, dtype=torch.bfloat16,
                             enabled=self.precision == "bf16"):
             x = torch.from_numpy(planes).to(self.device, non_blocking=True)
