@@ -39,7 +39,7 @@ caller (the GTP engine: ``--precision``) asks.
 
 Inference graph: on the CPU the forward pass runs a frozen TorchScript graph of the model
 (``inference_graph``: traced once, batch norm folded into the convolutions, ReLU fused, oneDNN
-kernels with the weights packed once), 1.3-1.9x the eager module's throughput at batch 8 and
+kernels with the weights packed once), 1.3-1.8x the eager module's throughput at batch 8 and
 more, with logits within about 1e-5 of it. bf16 keeps the eager module under autocast (a bf16
 graph measured no faster). TorchScript is deprecated in recent PyTorch releases: where the graph
 cannot be built the evaluator says so in the log and runs the eager module; ``graph=False``
