@@ -1,6 +1,6 @@
 """What a Zero run cost and what it reached, from its files alone (docs/ZERO-9x9.md is made of it).
 
-    .venv/bin/python bench/zero_run_report.py runs/zero9
+    .venv/bin/python bench/zero_run_report.py runs/zero9 [--since-cycle C] [--cores K]
 
 Prints a Markdown table, one row per cycle: training step, self-play games and positions so
 far, wall-clock hours since the run started, the gating result and the Elo of the best network
@@ -8,7 +8,13 @@ far, wall-clock hours since the run started, the gating result and the Elo of th
 and the false resignations measured. Then the totals: games, positions, steps, hours and
 CPU-hours (hours times the machine's cores, the loop keeping every core busy), and where
 generation 0 came from (random weights, or the network of ``--init``).
+
+``--since-cycle C`` reports only cycles C on, its hours counted from when cycle C's self-play
+began (a run resumed, or a copy of one trained on, costs only its new cycles); ``--cores K``
+is the run's share of the machine when it did not have the machine to itself (say 0.5 for
+one of four runs side by side on 2 cores).
 """
+import argparse
 import json
 import os
 import re
@@ -22,11 +28,17 @@ def _time(line):
     return datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
 
 
-def report(run):
+def report(run, since_cycle=0, cores=None):
     with open(os.path.join(run, "ledger.json"), encoding="utf-8") as f:
         ledger = json.load(f)
     log = open(os.path.join(run, "logs", "zero.log"), encoding="utf-8").read().splitlines()
     start = _time(log[0])
+    if since_cycle:
+        begun = [line for line in log
+                 if re.search(rf"cycle {since_cycle}: self-play", line)]
+        if not begun:
+            raise ValueError(f"{run}: cycle {since_cycle} has not started")
+        start = _time(begun[0])
     games_dir = os.path.join(run, "games")
     per_cycle = {}
     positions = 0
@@ -38,7 +50,8 @@ def report(run):
             c = int(m.group(1))
             g, p = per_cycle.get(c, (0, 0))
             per_cycle[c] = (g + 1, p + t)
-            positions += t
+            if c >= since_cycle:
+                positions += t
     thresholds, falses, ends = {}, {}, {}
     for line in log:
         m = re.search(r"cycle (\d+): self-play .* resignation below ([0-9.]+)", line)
@@ -58,11 +71,13 @@ def report(run):
             "resign below | false resign |", "|---|---|---|---|---|---|---|---|---|---|"]
     games_so_far = positions_so_far = 0
     for c, gate in enumerate(ledger["gates"]):
+        if gate["promoted"]:
+            best_elo = elo_by_step.get(gate["candidate_step"], best_elo)
+        if c < since_cycle:
+            continue
         g, p = per_cycle.get(c, (0, 0))
         games_so_far += g
         positions_so_far += p
-        if gate["promoted"]:
-            best_elo = elo_by_step.get(gate["candidate_step"], best_elo)
         hours = (ends[c] - start).total_seconds() / 3600 if c in ends else float("nan")
         fr = falses.get(c)
         rows.append(f"| {c} | {gate['candidate_step']} | {games_so_far} | {positions_so_far} | "
@@ -71,21 +86,34 @@ def report(run):
                     f"{thresholds.get(c, float('nan')):.3f} | "
                     f"{'-' if not fr else f'{fr[0]} of {fr[1]}'} |")
     hours = (_time(log[-1]) - start).total_seconds() / 3600
-    cores = os.cpu_count() or 1
-    total_games = sum(g for g, _ in per_cycle.values())
-    steps = ledger["gates"][-1]["candidate_step"] if ledger["gates"] else 0
+    cores = cores or os.cpu_count() or 1
+    gates = ledger["gates"][since_cycle:]
+    total_games = sum(g for c, (g, _) in per_cycle.items() if c >= since_cycle)
+    first_step = ledger["gates"][since_cycle - 1]["candidate_step"] if since_cycle else 0
+    steps = gates[-1]["candidate_step"] - first_step if gates else 0
+    promotions = sum(1 for gate in gates if gate["promoted"])
     with open(os.path.join(run, "config.json"), encoding="utf-8") as f:
         init = json.load(f).get("loop", {}).get("init_from", "")
     rows.append("")
     rows.append(f"Generation 0: {'the network of ' + init if init else 'random weights'}.")
-    rows.append(f"Totals: {total_games} self-play games, {positions} positions, {steps} training "
-                f"steps, {len(ledger['gates'])} gating matches, {len(ledger['generations']) - 1} "
-                f"promotions, {hours:.2f} hours wall clock on {cores} cores "
-                f"({hours * cores:.1f} CPU-hours).")
+    rows.append(f"Totals{f' from cycle {since_cycle} on' if since_cycle else ''}: {total_games} "
+                f"self-play games, {positions} positions, {steps} training steps, {len(gates)} "
+                f"gating matches, {promotions} promotions, {hours:.2f} hours wall clock on "
+                f"{cores:g} core{'' if cores == 1 else 's'} ({hours * cores:.1f} CPU-hours).")
     return "\n".join(rows)
 
 
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", help="run directory of python -m selfplay.zero")
+    ap.add_argument("--since-cycle", type=int, default=0, help="report cycles C on only")
+    ap.add_argument("--cores", type=float, help="the run's cores (default: this machine's)")
+    args = ap.parse_args(argv)
+    try:
+        print(report(args.run, args.since_cycle, args.cores))
+    except (OSError, ValueError, KeyError) as e:
+        sys.exit(f"error: {e}")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: zero_run_report.py RUN_DIR")
-    print(report(sys.argv[1]))
+    main()

@@ -120,6 +120,26 @@ def test_resume_after_sigkill(tmp_path):
     assert set(steps_before) <= set(os.listdir(ck))
     for folder in ("games", "checkpoints"):  # the resume cleared them
         assert not [n for n in os.listdir(os.path.join(run, folder)) if n.endswith(".tmp")]
+    # the run's cost from its files: all of it, or the cycles of a later stretch only
+    report = _run_report()
+    whole = report(run).splitlines()
+    assert len([r for r in whole if r.startswith("| ") and r[2].isdigit()]) == 2
+    assert whole[-1].startswith("Totals: 8 self-play games") and "6 training steps, 2 gating" in whole[-1]
+    last = report(run, since_cycle=1, cores=0.5).splitlines()
+    assert [r.split(" | ")[:3] for r in last if r.startswith("| 1 ")] == [["| 1", "6", "4"]]
+    assert last[-1].startswith("Totals from cycle 1 on: 4 self-play games")
+    assert "3 training steps, 1 gating matches" in last[-1] and "on 0.5 cores" in last[-1]
+    with pytest.raises(ValueError, match="cycle 2 has not started"):
+        report(run, since_cycle=2)
+
+
+def _run_report():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "zero_run_report", os.path.join(ROOT, "bench", "zero_run_report.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.report
 
 
 def test_corrupt_newest_checkpoint_is_skipped(tmp_path, capsys):
