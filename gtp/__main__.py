@@ -80,6 +80,12 @@ def build_parser():
                    help="lee player: the policy network alone, no search")
     g.add_argument("--no-policy", action="store_true", default=None,
                    help="lee player: tree-policy priors instead of the policy network's")
+    g.add_argument("--c-puct", type=float, default=None,
+                   help="exploration weight of the prior in PUCT, on win probabilities in [0, 1] "
+                        "(default: the player's; zero 1.5, mcts and lee 2.5)")
+    g.add_argument("--fpu-reduction", type=float, default=None,
+                   help="an unvisited move is valued at its parent's winrate minus this "
+                        "(default: the player's; zero 0.25, mcts 0.2, lee 0)")
     g.add_argument("--playout-mode", default=None,
                    help=f"rollout policy of the mcts player{_playout_modes()} (default: the player's)")
     g = p.add_argument_group("game")
@@ -164,7 +170,8 @@ def build_player(args):
                "rollout_model": args.rollout_model, "tree_model": args.tree_model,
                "beta": args.beta,
                "expand_threshold": args.expand_threshold, "policy_only": args.policy_only,
-               "no_policy": args.no_policy}
+               "no_policy": args.no_policy, "c_puct": args.c_puct,
+               "fpu_reduction": args.fpu_reduction}
     options = {k: v for k, v in options.items() if v is not None}
     try:
         from engine.search import make_player

@@ -661,11 +661,27 @@ def test_option_parsing_defaults_and_values():
             parse_args(bad)
 
 
+def test_search_weights_from_the_command_line_reach_the_player():
+    from gtp.__main__ import build_player
+    base = ["--size", "9", "--threads", "1"]
+    for kind, defaults in (("mcts", (2.5, 0.2)), ("zero", (1.5, 0.25)), ("lee", (2.5, 0.0))):
+        player = build_player(parse_args(["--player", kind, *base]))
+        assert (player.config.c_puct, player.config.fpu_reduction) == defaults
+        player = build_player(parse_args(["--player", kind, *base, "--c-puct", "0.9",
+                                          "--fpu-reduction", "0.5"]))
+        assert (player.config.c_puct, player.config.fpu_reduction) == (0.9, 0.5)
+    for bad, why in ((["--c-puct", "0"], "c_puct must be positive"),
+                     (["--fpu-reduction", "-1"], "fpu_reduction must not be negative")):
+        with pytest.raises(SystemExit, match=why):
+            build_player(parse_args(["--player", "zero", *base, *bad]))
+
+
 def test_help_documents_every_option():
     text = build_parser().format_help()
     for opt in ("--player", "--visits", "--seconds", "--threads", "--ko-rule", "--size", "--komi",
                 "--seed", "--log", "--resign-threshold", "--playout-mode", "--analysis-interval",
-                "--analysis-max-moves", "--gfx-seconds", "--lag-margin", "--default-seconds"):
+                "--analysis-max-moves", "--gfx-seconds", "--lag-margin", "--default-seconds",
+                "--c-puct", "--fpu-reduction"):
         assert opt in text
 
 
