@@ -33,6 +33,8 @@ def report(run, since_cycle=0, cores=None):
         ledger = json.load(f)
     log = open(os.path.join(run, "logs", "zero.log"), encoding="utf-8").read().splitlines()
     start = _time(log[0])
+    if since_cycle < 0:
+        raise ValueError(f"since_cycle must not be negative ({since_cycle} given)")
     if since_cycle:
         begun = [line for line in log
                  if re.search(rf"cycle {since_cycle}: self-play", line)]

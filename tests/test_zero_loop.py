@@ -131,6 +131,8 @@ def test_resume_after_sigkill(tmp_path):
     assert "3 training steps, 1 gating matches" in last[-1] and "on 0.5 cores" in last[-1]
     with pytest.raises(ValueError, match="cycle 2 has not started"):
         report(run, since_cycle=2)
+    with pytest.raises(ValueError, match="must not be negative"):
+        report(run, since_cycle=-1)
 
 
 def _run_report():
