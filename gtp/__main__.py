@@ -47,8 +47,8 @@ def build_parser():
     g.add_argument("--visits", type=int, default=None,
                    help="at most this many simulations per move (default: no cap)")
     g.add_argument("--seconds", type=float, default=None,
-                   help="thinking time per move in seconds, used in full; a GTP time control can "
-                        "only shorten it (default: from the time control, else --default-seconds)")
+                   help="thinking time per move in seconds; a GTP time control can only shorten it "
+                        "(default: from the time control, else --default-seconds)")
     g.add_argument("--default-seconds", type=float, default=EngineConfig.default_seconds,
                    help="thinking time per move when neither --visits, --seconds nor a time control "
                         "limits it (default: %(default)s)")
