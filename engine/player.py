@@ -21,7 +21,6 @@ class Budget:
     """How long one move may think; ``None`` fields do not limit."""
     visits: int | None = None  # stop after this many simulations from the root
     seconds: float | None = None  # stop after this much wall time
-    time_carries: bool = False  # seconds this move leaves unused stay on a clock for later moves
 
 
 @dataclass

@@ -503,13 +503,10 @@ class Search:
         self._restore_priors()
 
     def run(self, visits=None, seconds=None, stop=None, on_info=None, info_interval_s=None,
-            want_ownership=False, early_stop=None, time_carries=True):
+            want_ownership=False, early_stop=None):
         """Simulate until ``visits`` new simulations, ``seconds`` of wall time or ``stop`` is set
         (at least one must be given), reporting to ``on_info`` every ``info_interval_s``.
-        The early stop (``SearchConfig.early_stop``) counts the simulations ``seconds`` leave
-        only when ``time_carries`` (time saved now serves later moves); otherwise the move
-        uses all its seconds and stops early only on ``visits``. Returns the number of
-        simulations run."""
+        Returns the number of simulations run."""
         if visits is None and seconds is None and stop is None:
             raise ValueError("run() needs visits, seconds or a stop event")
         cfg = self.config
@@ -539,8 +536,7 @@ class Search:
                 if on_info is not None and now >= next_info:
                     next_info = now + interval
                     on_info(self.infos(), self.ownership() if want_ownership else None)
-                if early and self._decided(sims, visits, seconds if time_carries else None,
-                                           now - t0):
+                if early and self._decided(sims, visits, seconds, now - t0):
                     break
         finally:
             self._restore_priors()
@@ -548,18 +544,19 @@ class Search:
         return sims
 
     def _decided(self, sims, visits, seconds, elapsed):
-        """True when the most visited root move can no longer be overtaken (or is the only
-        one) in the simulations left by ``visits`` and ``seconds`` (None: no bound)."""
-        n = self.tree[T_N]
-        counts = sorted((int(n[j]) for j in self._root_children()
-                         if not self.tree[T_FLAGS][j] & F_DISABLED), reverse=True)
-        if len(counts) < 2:
-            return True
+        """True when the most visited root move can no longer be overtaken."""
         left = math.inf
         if visits is not None:
             left = visits - sims
         if seconds is not None and elapsed > 0:
             left = min(left, sims / elapsed * max(seconds - elapsed, 0.0))
+        if left == math.inf:
+            return False
+        n = self.tree[T_N]
+        counts = sorted((int(n[j]) for j in self._root_children()
+                         if not self.tree[T_FLAGS][j] & F_DISABLED), reverse=True)
+        if len(counts) < 2:
+            return True
         return counts[0] - counts[1] > left
 
     # -- results ----------------------------------------------------------------------------
@@ -732,8 +729,7 @@ class MCTSPlayer(Player):
             seconds = budget.seconds
             if seconds is not None:
                 seconds = max(0.0, seconds - (time.perf_counter() - t0))
-            s.run(visits=budget.visits, seconds=seconds, on_info=on_info,
-                  time_carries=budget.time_carries)
+            s.run(visits=budget.visits, seconds=seconds, on_info=on_info)
             if not s.ranked() and s._root_children():
                 # the clock ran out before any move got a visit (a slow first move: loading
                 # networks, compiling): a few simulations beat answering pass on an open board

@@ -23,10 +23,7 @@ one stone's share (Canadian) at a time, never risking a period. Every allocation
 ``lag_margin`` seconds back for the controller, the GUI and the pipe.
 
 ``budget`` combines that with the engine's own limits (a fixed ``seconds`` per move and a
-``visits`` cap): whichever is smallest wins. It also says whether time the move leaves
-unused stays on the clock (main time, a Canadian block with stones to go) or is lost (a
-fixed time per move, a byo-yomi period): the search stops early on time only in the first
-case, as Leela Zero's time management does.
+``visits`` cap): whichever is smallest wins.
 """
 import math
 from dataclasses import dataclass, field
@@ -232,18 +229,8 @@ class Clock:
         ``seconds`` per move and ``visits``. With no clock and no limit given,
         ``default_seconds`` (if any) bounds the move."""
         t = self.seconds_for_move(color, move_number, board_size)
-        carries = not math.isinf(t) and self._time_carries(color)
-        if seconds is not None and float(seconds) < t:
-            t, carries = float(seconds), False
+        if seconds is not None:
+            t = min(t, float(seconds))
         if math.isinf(t):
             t = default_seconds if visits is None else None
-        return Budget(visits=visits, seconds=t, time_carries=carries)
-
-    def _time_carries(self, color):
-        """Whether seconds the next move of ``color`` leaves unused stay on its clock."""
-        kind, pc = self.settings.kind, self._clocks[color]
-        if kind == "byoyomi":
-            return not pc.overtime  # a period is whole again after every move
-        if kind == "canadian":
-            return not (pc.overtime and pc.stones <= 1)  # the block's last stone
-        return kind == "absolute"
+        return Budget(visits=visits, seconds=t)

@@ -186,20 +186,3 @@ def test_budget_combines_clock_fixed_seconds_and_visits():
     c.set_kgs("byoyomi", 0, 10, 3)
     assert c.budget(BLACK, 0, 9, seconds=30.0).seconds == pytest.approx(9.5)  # clock is tighter
     assert c.budget(BLACK, 0, 9, seconds=1.0).seconds == 1.0  # fixed time is tighter
-
-
-def test_budget_says_whether_unused_time_stays_on_the_clock():
-    c = Clock()
-    assert not c.budget(BLACK, 0, 9, seconds=1.0).time_carries  # a fixed time per move
-    assert not c.budget(BLACK, 0, 9, default_seconds=2.0).time_carries
-    c.set_gtp(300, 0, 0)
-    assert c.budget(BLACK, 0, 9).time_carries  # absolute: saved time serves later moves
-    assert not c.budget(BLACK, 0, 9, seconds=0.5).time_carries  # the fixed cap binds instead
-    c.set_kgs("byoyomi", 60, 10, 3)
-    assert c.budget(BLACK, 0, 9).time_carries  # main time left
-    c.time_left(BLACK, 10, 3)  # in the periods: one unused is whole again next move
-    assert not c.budget(BLACK, 0, 9).time_carries
-    c.set_gtp(0, 30, 3)  # Canadian: a block's time serves its remaining stones ...
-    assert c.budget(BLACK, 0, 9).time_carries
-    c.time_left(BLACK, 12, 1)  # ... but not after its last one
-    assert not c.budget(BLACK, 0, 9).time_carries
