@@ -881,8 +881,7 @@ def make_player(kind, **options):
         return make_lee_player({**options, "weights": weights})
     if kind == "random":
         seed = options.pop("seed", 0)
-        extra = set(options) - {"threads", "visits", "seconds", "resign_threshold", "playout_mode",
-                                "count_dead_to_pass"}
+        extra = set(options) - {"threads", "visits", "seconds", "resign_threshold", "playout_mode"}
         if extra:
             raise ValueError(f"random player: unknown options {sorted(extra)}")
         return RandomPlayer(seed=int(seed))

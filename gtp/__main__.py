@@ -95,11 +95,6 @@ def build_parser():
     g.add_argument("--komi", type=float, default=7.5, help="komi before any komi command (default: 7.5)")
     g.add_argument("--ko-rule", choices=KO_RULES, default="positional",
                    help="simple ko, positional or situational superko (default: positional)")
-    g.add_argument("--tromp-taylor-pass", action="store_true", default=None,
-                   help="pass whenever a pass wins by Tromp-Taylor, every stone on the board "
-                        "counting (servers that score the board as it stands, such as CGOS); by "
-                        "default a pass must also win once the stones the engine judges dead "
-                        "are removed, as GUIs, GNU Go and KGS count")
     g = p.add_argument_group("analysis")
     g.add_argument("--analysis-interval", type=float, default=EngineConfig.analysis_interval,
                    help="seconds between lz-analyze/kata-analyze lines when the GUI gives no "
@@ -176,8 +171,7 @@ def build_player(args):
                "beta": args.beta,
                "expand_threshold": args.expand_threshold, "policy_only": args.policy_only,
                "no_policy": args.no_policy, "c_puct": args.c_puct,
-               "fpu_reduction": args.fpu_reduction,
-               "count_dead_to_pass": False if args.tromp_taylor_pass else None}
+               "fpu_reduction": args.fpu_reduction}
     options = {k: v for k, v in options.items() if v is not None}
     try:
         from engine.search import make_player

@@ -335,7 +335,7 @@ def make_lee_player(options):
 
     if policy_only:
         policy, pc = load_policy(weights or _shipped("policy", size))
-        extra = set(options) - {"resign_threshold", "lam", "temperature", "count_dead_to_pass"}
+        extra = set(options) - {"resign_threshold", "lam", "temperature"}
         if extra:
             raise ValueError(f"lee player with policy_only: unknown options {sorted(extra)}")
         return PolicyPlayer(policy, pc.board_size, float(options.get("temperature", 0.0)), seed)

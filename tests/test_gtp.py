@@ -18,15 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.board import BLACK, PASS, WHITE, point, rowcol
-from engine.coords import format_vertex, parse_vertex
-from engine.diagram import parse_diagram
+from engine.board import BLACK, PASS, WHITE, rowcol
+from engine.coords import parse_vertex
 from engine.player import MoveInfo, Player, RandomPlayer
 from gtp import analysis
 from gtp.__main__ import build_parser, engine_config, parse_args
 from gtp.engine import EngineConfig, GtpEngine, board_text, free_handicap_points, preprocess
-
-from end_positions import DEAD_INSIDE, DEAD_INSIDE_KOMI
 
 ROOT = Path(__file__).resolve().parents[1]
 GNUGO = "/usr/games/gnugo"
@@ -679,27 +676,12 @@ def test_search_weights_from_the_command_line_reach_the_player():
             build_player(parse_args(["--player", "zero", *base, *bad]))
 
 
-@pytest.mark.parametrize("flags, answer", [([], "not pass"), (["--tromp-taylor-pass"], "pass")])
-def test_pass_after_a_pass_counts_the_dead_stones_unless_told_otherwise(flags, answer):
-    # end_positions.DEAD_INSIDE: white's pass wins only while its dead F4 stone counts
-    from gtp.__main__ import build_player
-    grid = parse_diagram(DEAD_INSIDE)
-    plays = [f"play {'b' if c == BLACK else 'w'} {format_vertex(point(7, r, k), 7)}"
-             for c in (BLACK, WHITE) for r, k in zip(*np.nonzero(grid == c))]
-    player = build_player(parse_args(["--player", "mcts", "--threads", "1", *flags]))
-    out = session("\n".join(["boardsize 7", f"komi {DEAD_INSIDE_KOMI}", *plays,
-                             "play b pass", "10 genmove w", "quit"]) + "\n", player, visits=200)
-    reply = [r for r in out.split("\n\n") if r.startswith("=10 ")][0]
-    assert (reply == "=10 pass") == (answer == "pass")
-    assert "?" not in out
-
-
 def test_help_documents_every_option():
     text = build_parser().format_help()
     for opt in ("--player", "--visits", "--seconds", "--threads", "--ko-rule", "--size", "--komi",
                 "--seed", "--log", "--resign-threshold", "--playout-mode", "--analysis-interval",
                 "--analysis-max-moves", "--gfx-seconds", "--lag-margin", "--default-seconds",
-                "--c-puct", "--fpu-reduction", "--tromp-taylor-pass"):
+                "--c-puct", "--fpu-reduction"):
         assert opt in text
 
 
