@@ -81,7 +81,6 @@ class SearchConfig:
     default_visits: int = 1600  # simulations per move when a Budget sets no limit
     info_interval_s: float = 0.25  # seconds between on_info reports during genmove
     ownership_visits: int = 800  # playouts behind ownership() (dead stones)
-    count_dead_to_pass: bool = True  # genmove passes only when it wins with dead stones removed too
 
     def __post_init__(self):
         check(type(self).__name__, [
@@ -345,19 +344,13 @@ class Search:
             return None
         return node
 
-    def prepare(self, state, color, want_ownership=False, noise=True, forbid_losing_pass=False,
-                count_dead=False):
+    def prepare(self, state, color, want_ownership=False, noise=True, forbid_losing_pass=False):
         """Set the root to ``state`` with ``color`` to move, keeping the subtree of the moves
         played since the last search when the tree holds them. ``noise=False`` leaves out the
         root's Dirichlet noise for this search only (cheap self-play searches).
-        ``forbid_losing_pass``: the root may not pass while passing would not win the game
-        if it ended now (``pass_wins``) and a move that fills no own eye exists (see
-        ``no_losing_pass``), so no visit and no policy target goes to such a pass.
-        ``count_dead``: judge that with the dead stones taken off when the opponent has just
-        passed. Our pass then ends the game, and the tree scores that end by Tromp-Taylor
-        alone, so without this the pass would take the visits. Otherwise the pass is valued
-        by the play after it, and the caller checks the move chosen. Returns the root's
-        visits."""
+        ``forbid_losing_pass``: the root may not pass while passing would hand the opponent a
+        Tromp-Taylor win and a move that fills no own eye exists (see ``no_losing_pass``), so
+        no visit and no policy target goes to such a pass. Returns the root's visits."""
         self._noise = bool(noise)
         node = self._reuse(state, color)
         if node is None:
@@ -377,11 +370,8 @@ class Search:
         self.batch.root_state = self.root_state
         self.tree[T_FLAGS][0] &= ~np.uint8(F_TERMINAL)
         self._legal = set(state.legal_points(color))
-        last = state.last_move
-        ends = last is not None and last.point == PASS and last.color != color
-        self._pass_ok = (not forbid_losing_pass
-                         or all(is_eye(state.board, p, color) for p in self._legal)
-                         or pass_wins(state, color, count_dead and ends, self.config.seed))
+        self._pass_ok = (not forbid_losing_pass or _tt_wins(state, color)
+                         or all(is_eye(state.board, p, color) for p in self._legal))
         if hasattr(self.evaluator, "start_search"):
             self.evaluator.start_search(self.batch, want_ownership)
         if self.tree[T_FIRST][0] >= 0:
@@ -653,40 +643,19 @@ class Search:
 # ---------------------------------------------------------------------------------------------
 # The player
 
-# heuristic playouts behind the dead-stone count of ``pass_wins`` (engine.scoring): about
-# 5 ms on 9x9 and 15 ms on 19x19, spent only when Tromp-Taylor already says the pass wins
-DEAD_STONE_PLAYOUTS = 200
-
-
 def _tt_wins(state, color):
     """True when ``color`` wins if the game ended now, by Tromp-Taylor with komi."""
     s = state.score()
     return s > 0 if color == BLACK else s < 0
 
 
-def pass_wins(state, color, count_dead=False, seed=0):
-    """True when ``color`` wins if the game ended now: by Tromp-Taylor with komi and, with
-    ``count_dead``, also once the stones ``engine.scoring`` finds dead are taken off, as a
-    referee, a GUI or a server that removes dead stones counts (GNU Go's ``final_score``,
-    KGS). Where the two counts differ the board is not finished: stones that one count keeps
-    and the other removes are still to be captured or saved by play, and ending the game
-    there leaves the result to whoever judges them."""
-    if not _tt_wins(state, color):
-        return False
-    if not count_dead:
-        return True
-    from engine.scoring import final_score
-    s = final_score(state, playouts=DEAD_STONE_PLAYOUTS, seed=seed)
-    return s > 0 if color == BLACK else s < 0
-
-
-def no_losing_pass(search, state, color, move, count_dead=False):
-    """``move``, unless it is a pass that would not win if the opponent ended the game by
-    passing at once (``pass_wins``): then the best searched move that is neither pass nor
-    the filling of an own eye, or the first legal such move; PASS only if none.
+def no_losing_pass(search, state, color, move):
+    """``move``, unless it is a pass that would hand the opponent a Tromp-Taylor win (the
+    opponent can end the game by passing at once): then the best searched move that is neither
+    pass nor the filling of an own eye, or the first legal such move; PASS only if none.
     Small or young networks pass whenever every move looks equally lost; this keeps the
     players, self-play and gating from throwing games away that way."""
-    if move != PASS or pass_wins(state, color, count_dead, search.config.seed):
+    if move != PASS or _tt_wins(state, color):
         return move
     for j in search.ranked():
         p = int(search.tree[T_MOVE][j])
@@ -719,13 +688,11 @@ class MCTSPlayer(Player):
         if budget is None or (budget.visits is None and budget.seconds is None):
             budget = self.default_budget
         last = state.last_move
-        dead = self.config.count_dead_to_pass
-        if (last is not None and last.point == PASS and last.color != color
-                and pass_wins(state, color, dead, self.config.seed)):
+        if last is not None and last.point == PASS and last.color != color and _tt_wins(state, color):
             return PASS  # the opponent passed and the game ends in our favour
         with self._lock:
             s = self.search
-            s.prepare(state, color, forbid_losing_pass=True, count_dead=dead)
+            s.prepare(state, color, forbid_losing_pass=True)
             seconds = budget.seconds
             if seconds is not None:
                 seconds = max(0.0, seconds - (time.perf_counter() - t0))
@@ -742,7 +709,7 @@ class MCTSPlayer(Player):
             if (cfg.resign_threshold > 0 and s.tree[T_N][0] >= cfg.resign_min_visits
                     and s.q(best) < cfg.resign_threshold):
                 return RESIGN
-            return no_losing_pass(s, state, color, s.choose(), dead)
+            return no_losing_pass(s, state, color, s.choose())
 
     def analyze(self, state, color, stop, interval_s, on_info, want_ownership=False):
         with self._lock:

@@ -18,7 +18,7 @@ from engine.mcts import F_DISABLED, F_TERMINAL, T_FIRST, T_FLAGS, T_MOVE, T_N, T
 from engine.player import Budget, RandomPlayer
 from engine.playout import MODE_LIGHT
 from engine.search import (MCTSPlayer, RolloutEvaluator, Search, SearchConfig, UniformEvaluator,
-                           make_player, pass_wins)
+                           make_player)
 
 # A capturing race: black's A5-A3 and white's B5-B3 both have one liberty (A2 and B2).
 # Black to move saves its group only by capturing at B2; white to move captures at A2.
@@ -207,42 +207,6 @@ def test_answers_a_pass_with_a_pass_only_when_that_wins(komi):
     st.play(WHITE, PASS)
     move = rollout_player().genmove(st, BLACK, Budget(visits=300))
     assert format_vertex(move, 5) == ("pass" if komi == 1.5 else "C5")
-
-
-# White's top is alive; its stone on F4 has one liberty inside black's area and is dead. By
-# Tromp-Taylor it still counts, and its liberty makes the 3x3 corner around it neutral: with
-# komi 14.5 white wins that count by 4.5 and loses by 6.5 once the dead stone is taken off.
-DEAD_INSIDE = """
-. O . O . O .
-O O O O O O O
-X X X X X X X
-X . X . X O X
-X X X X . . .
-. X . X . . .
-X X X X . . .
-"""
-
-
-def test_a_pass_wins_only_if_it_wins_with_the_dead_stones_off_too():
-    st = state_from_diagram(DEAD_INSIDE, to_move=WHITE, komi=14.5)
-    assert st.score() == pytest.approx(-4.5)
-    assert pass_wins(st, WHITE) and not pass_wins(st, BLACK)
-    assert not pass_wins(st, WHITE, count_dead=True) and not pass_wins(st, BLACK, count_dead=True)
-    settled = state_from_diagram(DAME, to_move=BLACK, komi=1.5)  # no dead stones: counts agree
-    assert pass_wins(settled, BLACK, count_dead=True) and pass_wins(settled, BLACK)
-
-
-@pytest.mark.parametrize("count_dead", [True, False])
-def test_does_not_end_the_game_on_its_own_dead_stones(count_dead):
-    # black passes; a white pass would end a game a referee removing dead stones gives to
-    # black, so white plays on unless told to count by Tromp-Taylor alone (CGOS)
-    st = state_from_diagram(DEAD_INSIDE, to_move=BLACK, komi=14.5)
-    st.play(BLACK, PASS)
-    move = rollout_player(count_dead_to_pass=count_dead).genmove(st, WHITE, Budget(visits=200))
-    if count_dead:
-        assert move not in (PASS, RESIGN) and st.is_legal(WHITE, move)
-    else:
-        assert move == PASS
 
 
 class PassLover(UniformEvaluator):
