@@ -9,9 +9,10 @@ one examined. Two tables:
 1. Games A did not win that were scored (not resigned) where A wins the final board by
    Tromp-Taylor: the referee, removing dead stones, counted otherwise.
 2. The first time in each game that A played on after the opponent's pass while a pass of its
-   own would have won by Tromp-Taylor (what ``SearchConfig.count_dead_to_pass`` makes it do),
-   with GNU Go's ``final_score`` of that position (Chinese rules, as the match referee), the
-   result had A passed there, beside the game's real result.
+   own would have won by Tromp-Taylor (a player that counts dead stones before passing does;
+   the engine's players pass there, docs/LEE-9x9.md §7 says why), with GNU Go's
+   ``final_score`` of that position (Chinese rules, as the match referee): the result had A
+   passed there, beside the game's real result.
 
 Needs GNU Go (Debian: ``apt-get install gnugo``, /usr/games/gnugo).
 """
