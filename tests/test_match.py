@@ -377,3 +377,36 @@ def test_gnugo_level_1_beats_random():
         if g["reason"] in ("score", "move-limit"):
             assert g["scoring"] == "gnugo" and g["internal_score"] is not None
     assert isinstance(s["referee_disagreements"], list)
+
+
+def _pass_check():
+    spec = importlib.util.spec_from_file_location(
+        "match_pass_check", os.path.join(os.path.dirname(os.path.dirname(__file__)), "bench",
+                                         "match_pass_check.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not os.path.exists(GNUGO), reason="GNU Go is not installed")
+def test_pass_check_lists_tromp_taylor_wins_the_referee_gave_away(tmp_path, capsys):
+    # A (black) plays E5 alone on the board: every point is black's by Tromp-Taylor. White
+    # passes, A plays on at D5 although its pass would have won; a referee said W+7.
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "game-0001.sgf").write_text("(;GM[1]FF[4]SZ[9]KM[7]RE[W+7];B[ee];W[];B[de];W[];B[])")
+    (d / "game-0002.sgf").write_text("(;GM[1]FF[4]SZ[9]KM[7]RE[W+R];B[ee];W[dd])")
+    games = [{"index": 0, "black": "A", "white": "B", "winner": "B", "reason": "score",
+              "result": "W+7"},
+             {"index": 1, "black": "A", "white": "B", "winner": "B", "reason": "resign",
+              "result": "W+R"}]
+    (d / "summary.json").write_text(json.dumps({"settings": {"komi": 7.0},
+                                                "game_records": games}))
+    _pass_check().main([str(d)])
+    out = capsys.readouterr().out
+    mismatches, triggers = out.split("A played on")
+    assert "| 1 | B | +74 | W+7 |" in mismatches and "| 2 |" not in mismatches
+    assert "1 of 2 games A did not win" in mismatches
+    # before move 3 (A's D5): GNU Go's own count of that position gives it to black too
+    row = [r for r in triggers.splitlines() if r.startswith("| 1 | B | 3 | +74 | ")]
+    assert len(row) == 1 and row[0].split(" | ")[4].startswith("B+") and row[0].endswith(" W+7 |")
