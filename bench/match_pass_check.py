@@ -24,7 +24,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from engine.board import BLACK, PASS  # noqa: E402
+from engine.board import BLACK, PASS, WHITE  # noqa: E402
 from engine.sgf import load_sgf  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def check(d, gnugo):
     for g in s["game_records"]:
         sgf = os.path.join(d, "game-%04d.sgf" % (g["index"] + 1))
         final = load_sgf(sgf)
-        a = BLACK if g["black"] == "A" else 3 - BLACK
+        a = BLACK if g["black"] == "A" else WHITE
         tag = "BW"[a - 1]
         if g["reason"] == "score" and g["winner"] != "A" and _wins(final.score(), a):
             mismatches.append((g["index"] + 1, tag, final.score(), g["result"]))
