@@ -24,30 +24,13 @@ import time
 
 import numpy as np
 import torch
-from numba import njit
 
-from engine.board import BLACK, copy_into, new_board
-from engine.playout import MODE_HEURISTIC, MODE_LIGHT, run_playout
-from engine.rng import new_rng
-from engine.rollout_policy import load_rollout_model, policy_playout, rollout_scratch
-from nets.sgf_data import replay_into
+from engine.playout import MODE_HEURISTIC, MODE_LIGHT
+from engine.rollout_policy import load_rollout_model
 from nets.train_lee import ValueData, load_value_shards
+from selfplay.lee_value_targets import mean_outcomes
 
 BUCKETS = (0, 15, 30, 45, 60, 10_000)  # move-number buckets of the table
-
-
-# Not cached on purpose: numba's cache would keep a stale copy of the callees after
-# engine/ changes.
-@njit
-def _mean_outcome(b, b0, k, playout, args):
-    """Mean outcome for black (+1 win, -1 loss, 0 jigo) of k playouts from copies of b0:
-    ``playout(b, *args)``, a jitted playout returning the final score (black's view)."""
-    total = 0.0
-    for _ in range(k):
-        copy_into(b, b0)
-        s = playout(b, *args)
-        total += 1.0 if s > 0 else (-1.0 if s < 0 else 0.0)
-    return total / k
 
 
 def value_predictions(path, data, games, move_idx, batch=256):
@@ -62,31 +45,6 @@ def value_predictions(path, data, games, move_idx, batch=256):
             planes, _z = data.batch(g, i, np.zeros(len(g), np.int64))  # [B, 49, N, N]
             out.append(model(torch.from_numpy(planes)).reshape(-1).numpy())
     return np.concatenate(out)
-
-
-def rollout_predictions(gs, games, move_idx, k, seed, model=None, mode=None):
-    """Mean rollout outcome (player to move) of each sampled position, k playouts each: with
-    the rollout policy ``model`` or with ``engine.playout`` mode ``mode``."""
-    n = int(gs.size)
-    b0, b = new_board(n), new_board(n)
-    rng = new_rng(seed)
-    arrays = model.arrays if model is not None else None
-    scr = rollout_scratch(n) if model is not None else None
-    pw = np.ones(1, dtype=np.float32)
-    out = np.zeros(len(games))
-    for row, (g, i) in enumerate(zip(games, move_idx)):
-        lo, hi = gs.offsets[g], gs.offsets[g + 1]
-        slo, shi = gs.setup_offsets[g], gs.setup_offsets[g + 1]
-        replay_into(b0, gs.setup_points[slo:shi], gs.setup_colors[slo:shi], gs.moves[lo:hi],
-                    gs.colors[lo:hi], int(i))
-        komi = float(gs.komi[g])
-        if model is not None:
-            black = _mean_outcome(b, b0, k, policy_playout, (rng, komi, arrays, scr))
-        else:
-            black = _mean_outcome(b, b0, k, run_playout, (rng, mode, komi, pw))
-        to_move = gs.colors[lo + i] if i < hi - lo else BLACK
-        out[row] = black if to_move == BLACK else -black
-    return out
 
 
 def table(z, move_idx, predictions):
@@ -134,9 +92,9 @@ def main(argv=None):
     for label, kw in ((f"rollout policy x{args.rollouts}", {"model": model}),
                       (f"MCTS playouts x{args.rollouts}", {"mode": MODE_HEURISTIC}),
                       (f"random playouts x{args.rollouts}", {"mode": MODE_LIGHT})):
-        rollout_predictions(gs, games[:2], move_idx[:2], 1, args.seed, **kw)  # compile
+        mean_outcomes(gs, games[:2], move_idx[:2], 1, args.seed, **kw)  # compile
         t = time.perf_counter()
-        predictions[label] = rollout_predictions(gs, games, move_idx, args.rollouts, args.seed,
+        predictions[label] = mean_outcomes(gs, games, move_idx, args.rollouts, args.seed,
                                                  **kw)
         seconds[label] = time.perf_counter() - t
 

@@ -125,16 +125,18 @@ def make_optimizer(model, config):
 VALUE_ARRAYS = ("sample_idx", "z")  # the arrays a value shard adds to the shard format
 
 
-def save_value_shard(path, gs, sample_idx, z):
+def save_value_shard(path, gs, sample_idx, z, **extra):
     """Write a value shard atomically: the GameSet ``gs`` in the shard format of
     ``nets.sgf_data`` plus ``sample_idx`` int64[G] (each game's sample is the position before
-    that move index) and ``z`` float32[G] (the outcome for the player to move there)."""
+    that move index), ``z`` float32[G] (the target for the player to move there: the game's
+    outcome, or ``selfplay.lee_value_targets``'s blend) and any ``extra`` arrays, which the
+    loader ignores."""
     sample_idx = np.asarray(sample_idx, dtype=np.int64)
     z = np.asarray(z, dtype=np.float32)
     _check_value_arrays(gs, sample_idx, z, path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic.atomic_file(path, "wb") as f:  # a file object: savez adds no ".npz" to the name
-        np.savez_compressed(f, **gs.arrays(), sample_idx=sample_idx, z=z)
+        np.savez_compressed(f, **gs.arrays(), sample_idx=sample_idx, z=z, **extra)
 
 
 def _check_value_arrays(gs, sample_idx, z, where):
