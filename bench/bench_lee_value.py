@@ -12,7 +12,8 @@ for the player to move) of
 
 overall and by move number. An MSE of 1 means no information (z is +-1); the paper's value
 net reached 0.234 held out on 19x19, about as good as 100 rollouts of its RL policy, and
-better than its fast rollout policy's.
+better than its fast rollout policy's. Give it a folder made by ``selfplay.lee_value``: in a
+``selfplay.lee_value_targets`` copy, z is the blended target.
 
     .venv/bin/python bench/bench_lee_value.py runs/lee9/value-data/heldout \\
         [--value nets/weights/lee-9x9-value.pt] [--rollout nets/weights/lee-9x9-rollout.npz] \\
@@ -94,8 +95,7 @@ def main(argv=None):
                       (f"random playouts x{args.rollouts}", {"mode": MODE_LIGHT})):
         mean_outcomes(gs, games[:2], move_idx[:2], 1, args.seed, **kw)  # compile
         t = time.perf_counter()
-        predictions[label] = mean_outcomes(gs, games, move_idx, args.rollouts, args.seed,
-                                                 **kw)
+        predictions[label] = mean_outcomes(gs, games, move_idx, args.rollouts, args.seed, **kw)
         seconds[label] = time.perf_counter() - t
 
     rows = table(zz, move_idx, predictions)

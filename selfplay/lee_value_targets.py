@@ -4,23 +4,21 @@
         --rollouts 32 --mix 1.0 [--rollout-model M.npz] [--workers 2] [--seed 0]
 
 The paper trains the value net on the outcome z (+1 / -1 for the player to move) of one game
-of the RL policy from each position (``selfplay.lee_value``). That label is unbiased but as
-noisy as a coin toss in the middle game: on 9x9 a net trained on 150,000 such positions
-stopped at a held-out MSE of 0.637 with its training MSE equal, held by the noise of its
-labels, while the mean of 32 rollouts of the rollout policy judged the same positions
-better (0.565, ``bench/bench_lee_value.py``).
-
-This command copies a value-data folder (``train/`` and ``heldout/`` shards) with the target
-of every position replaced by
+of the RL policy from each position (``selfplay.lee_value``): an unbiased label, but a noisy
+one in the middle game. Whether that noise is what limits the net is a question this command
+answers: it copies a value-data folder (``train/`` and ``heldout/`` shards) with the target of
+every position replaced by
 
     t = (1 - mix) * z + mix * r,    r = mean outcome (player to move) of K rollouts from it,
 
 so ``mix`` 0 keeps the paper's target and 1 trains the net to predict what K rollouts would
-say, at the cost of one forward pass in the search. The game's own outcome stays in each
-shard as ``z_game``, so measurements against it (``bench/bench_lee_value.py``) still work on
-the copy. Shards are written atomically one at a time, named as in the source folder; running
-the command again skips the shards already written. Each shard's rollouts are seeded by
-(``--seed``, shard name), so the result does not depend on ``--workers``.
+say. (On the shipped 9x9 data the answer was no: a net fitted to 32-rollout means predicted z
+no better than one trained on z, ``docs/LEE-9x9.md`` §5.) The game's own outcome stays in each
+shard as ``z_game`` and r as ``rollout_mean``; measure a net against z on the source folder
+(``bench/bench_lee_value.py`` reads ``z``, the blend, from a copy). Shards are written
+atomically one at a time, named as in the source folder; running the command again skips the
+shards already written. Each shard's rollouts are seeded by (``--seed``, shard name), so the
+result does not depend on ``--workers``.
 
 ``mean_outcomes`` is the Monte-Carlo estimate this module and the benchmark share.
 """
