@@ -20,7 +20,8 @@ always the root: moving the root (``reroot``) copies the kept subtree into a fre
     nchild  int16[cap]    number of children
     prior   float32[cap]  policy prior P of this node's move at the parent
     flags   uint8[cap]    F_TERMINAL (two passes in a row: scored exactly), F_DISABLED (a root
-                          child the game's superko rule forbids; never selected)
+                          child the game's superko rule forbids; never selected), F_NET_PRIOR,
+                          F_VALUE_ASKED (asynchronous network answers, below)
     n       int32[cap]    visits: finished simulations through this node
     nv      int32[cap]    value-net samples backed up through this node
     wv      float64[cap]  sum of those value-net samples
@@ -69,6 +70,16 @@ Evaluation kernels
 to expand and one ``engine.playout.run_playout`` per leaf, for a range of batch rows so that
 threads can share a batch (it releases the GIL). ``uniform_priors`` is the prior of the test
 evaluator.
+
+Asynchronous network answers (AlphaGo Lee's APV-MCTS)
+------------------------------------------------------
+A search may back up its rollouts at once and let network answers arrive later, as the paper's
+search does: ``ask_values`` picks the leaves of a batch whose position has not yet been sent to
+the value network (marking them ``F_VALUE_ASKED``); when a value arrives, ``backup_values`` adds
+one value sample to the leaf and each ancestor (Nv, Wv only: visits were counted by the
+rollout). A node expanded with cheap priors gets the policy network's when they arrive
+(``set_child_priors``, which marks it ``F_NET_PRIOR``). Both change statistics and priors only,
+never the tree's shape or in-flight marks, so they may run between any two kernel calls.
 """
 import math
 
@@ -103,6 +114,8 @@ T_COLLISIONS = 2  # leaves given up by select_leaves because they were already i
 # flag bits
 F_TERMINAL = 1  # the position after this move ends the game (two passes in a row)
 F_DISABLED = 2  # root child forbidden by the game's superko rule
+F_NET_PRIOR = 4  # the children's priors came from the policy network (asynchronous search)
+F_VALUE_ASKED = 8  # the node's position was sent to the value network (asynchronous search)
 
 _PER_NODE_DTYPES = (np.int16, np.int32, np.int32, np.int16, np.float32, np.uint8, np.int32,
                     np.int32, np.float64, np.int32, np.float64, np.float64, np.int16)
@@ -452,6 +465,66 @@ def expand_and_backup(tree, boards, leaf, expand, terminal, count, priors, value
             v = flip(v)
             r = flip(r)
             x = parent[x]
+
+
+@njit(cache=True, nogil=True)
+def ask_values(tree, leaf, terminal, count, out):
+    """Write to ``out`` the distinct non-terminal leaves of a batch not yet sent to the value
+    network, mark them ``F_VALUE_ASKED`` and return how many there are."""
+    flags = tree[T_FLAGS]
+    k = 0
+    for i in range(count):
+        x = leaf[i]
+        if terminal[i] == 0 and not flags[x] & F_VALUE_ASKED:
+            flags[x] |= F_VALUE_ASKED
+            out[k] = x
+            k += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def backup_values(tree, nodes, values, count):
+    """One value-net sample per node: ``values[i]`` is the win probability for the side to move
+    at ``nodes[i]``, added to the node and its ancestors (Nv, Wv) in each one's mover's view."""
+    parent = tree[T_PARENT]
+    nv = tree[T_NV]
+    wv = tree[T_WV]
+    for i in range(count):
+        v = flip(values[i])
+        x = nodes[i]
+        while x >= 0:
+            nv[x] += 1
+            wv[x] += v
+            v = flip(v)
+            x = parent[x]
+
+
+@njit(cache=True, nogil=True)
+def set_child_priors(tree, nodes, priors, count, n):
+    """Replace the priors of the children of ``nodes[i]`` by ``priors[i]`` (float32[N*N+1] by
+    action, renormalised over the children; disabled children get 0) and mark the node
+    ``F_NET_PRIOR``. A node without children (its expansion was refused) is left alone."""
+    first = tree[T_FIRST]
+    nchild = tree[T_NCHILD]
+    move = tree[T_MOVE]
+    prior = tree[T_PRIOR]
+    flags = tree[T_FLAGS]
+    w = n + 2
+    for i in range(count):
+        x = nodes[i]
+        f = first[x]
+        if f < 0:
+            continue
+        total = 0.0
+        for j in range(f, f + nchild[x]):
+            p = move[j]
+            a = n * n if p == PASS else (p // w - 1) * n + (p % w - 1)
+            pr = 0.0 if flags[j] & F_DISABLED else priors[i, a]
+            prior[j] = pr
+            total += pr
+        for j in range(f, f + nchild[x]):
+            prior[j] = prior[j] / total if total > 0.0 else 1.0 / nchild[x]
+        flags[x] |= F_NET_PRIOR
 
 
 @njit(cache=True)

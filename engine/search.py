@@ -27,7 +27,8 @@ An evaluator has three attributes and one method::
     evaluate(batch)            # fill the answers for rows 0 .. batch.count - 1
 
 and optionally ``start_search(batch, want_ownership)`` / ``ownership()`` (float32[N*N] mean
-final owner, +1 black, or None). ``evaluate`` must fill ``batch.priors[i]`` (float32[N*N+1]
+final owner, +1 black, or None) / ``end_search()`` (the search is over: an evaluator whose
+answers join the tree later, ``nets.lee_evaluator.AsyncLeeEvaluator``, drops the rest). ``evaluate`` must fill ``batch.priors[i]`` (float32[N*N+1]
 over actions, row-major from the top-left, N*N = pass; any non-negative scale, illegal moves
 are ignored) for the rows with ``batch.expand[i]`` set, and values for every row; rows with
 ``batch.terminal[i]`` set are scored exactly by the tree and may be skipped. Values are win
@@ -491,6 +492,13 @@ class Search:
         """Close a step-wise search: the root's noise is removed (``infos`` and later searches
         see the clean priors)."""
         self._restore_priors()
+        self._end_evaluation()
+
+    def _end_evaluation(self):
+        """Tell an evaluator that answers asynchronously (``end_search``) that the search is over."""
+        end = getattr(self.evaluator, "end_search", None)
+        if end is not None:
+            end()
 
     def run(self, visits=None, seconds=None, stop=None, on_info=None, info_interval_s=None,
             want_ownership=False, early_stop=None):
@@ -530,6 +538,7 @@ class Search:
                     break
         finally:
             self._restore_priors()
+            self._end_evaluation()
         self.sims = sims
         return sims
 

@@ -71,7 +71,8 @@ def build_parser():
                         "(default: the shipped one)")
     g.add_argument("--tree-model", metavar="NPZ", default=None,
                    help="lee player: tree policy model (nets.rollout_train --tree), the priors "
-                        "of --no-policy (default: the shipped one)")
+                        "of a node until the policy network's arrive and those of --no-policy "
+                        "(default: the shipped one)")
     g.add_argument("--beta", type=float, default=None,
                    help="lee player: softmax temperature of the policy priors (default 0.67)")
     g.add_argument("--expand-threshold", type=int, default=None,
@@ -80,6 +81,12 @@ def build_parser():
                    help="lee player: the policy network alone, no search")
     g.add_argument("--no-policy", action="store_true", default=None,
                    help="lee player: tree-policy priors instead of the policy network's")
+    g.add_argument("--sync", action="store_true", default=None,
+                   help="lee player: every batch of leaves waits for its network answers "
+                        "(default: the paper's asynchronous search, rollouts never wait)")
+    g.add_argument("--settle", action="store_true", default=None,
+                   help="lee player: each search ends by waiting for the network answers it "
+                        "asked for (asynchronous search)")
     g.add_argument("--c-puct", type=float, default=None,
                    help="exploration weight of the prior in PUCT, on win probabilities in [0, 1] "
                         "(default: the player's; zero 1.5, mcts and lee 2.5)")
@@ -170,7 +177,8 @@ def build_player(args):
                "rollout_model": args.rollout_model, "tree_model": args.tree_model,
                "beta": args.beta,
                "expand_threshold": args.expand_threshold, "policy_only": args.policy_only,
-               "no_policy": args.no_policy, "c_puct": args.c_puct,
+               "no_policy": args.no_policy, "sync": args.sync, "settle": args.settle,
+               "c_puct": args.c_puct,
                "fpu_reduction": args.fpu_reduction}
     options = {k: v for k, v in options.items() if v is not None}
     try:

@@ -15,21 +15,33 @@ grows children, and every visit asks for its value again: the answers are cached
 for the current search (``start_search`` clears the cache, because tree reuse renumbers nodes),
 so the value network sees each leaf once, while every visit still plays a fresh rollout.
 
-``LeeEvaluator(nets, rollouts)`` joins it with a rollout evaluator (``engine.rollout_policy``'s
-``PolicyRolloutEvaluator``): the network half runs on a worker thread (PyTorch releases the
-interpreter lock) while the jitted playouts run on the calling thread(s), so the playouts
-keep the cores busy while the networks think; the rollout evaluator's tree-policy priors are
-then replaced by the SL priors wherever the network gave them. Without a value network
-(``lam`` = 1) or without rollouts (``lam`` = 0) one half is left out.
+Two ways join it with a rollout evaluator (``engine.rollout_policy``'s
+``PolicyRolloutEvaluator``):
+
+- ``AsyncLeeEvaluator(nets, rollouts)``, the ``lee`` player's default, is the paper's
+  asynchronous search: the rollouts are backed up at once and the search goes on; a worker
+  thread answers the queued leaves and expansions in batches, and its values and priors join
+  the tree whenever they arrive (``engine.mcts.backup_values`` / ``set_child_priors``). The
+  rollouts never wait for a network (simulations per second: docs/BENCHMARKS.md).
+- ``LeeEvaluator(nets, rollouts)`` (``lee:sync``) answers each batch completely before its
+  backup: the network half runs on a worker thread (PyTorch releases the interpreter lock)
+  while the jitted playouts run on the calling thread(s), and the batch waits for the slower
+  of the two. Each visit of a leaf backs up a value (cached per node), so Nv = Nr. It is
+  the only way to search with the value network alone (``lam`` = 0).
+
+Without a value network (``lam`` = 1) the network half gives priors only.
 """
+import atexit
 import threading
+import time
+from collections import deque
 
 import numpy as np
 import torch
 
 from engine import mcts
 from engine.player import Player
-from nets.features import INVERSE, apply_symmetry_policy
+from nets.features import unsymmetrize_policy_rows
 from nets.lee_features import LEE_PLANES, VALUE_PLANES, leaf_lee_planes, root_ages
 
 PASS_PRIOR = 0.01  # prior of pass at an expanded node (the policy net has no pass output)
@@ -84,17 +96,47 @@ class LeeNetEvaluator:
     def ownership(self):
         return None
 
-    def _planes(self, batch, rows):
-        """(planes float32[len(rows), 49, N, N], symmetries int64[len(rows)]) of leaf rows."""
-        m = len(rows)
-        syms = (self.rng.integers(0, 8, size=m) if self.random_symmetry
+    def answer_nodes(self, parent, move, root_board, root_age, pnodes, vnodes, rng=None):
+        """Network answers for tree nodes, their positions replayed from ``root_board`` along
+        ``parent`` / ``move`` (a tree's T_PARENT / T_MOVE): (priors float32[P, N*N+1] for
+        ``pnodes``, win probabilities float32[V] for the side to move at ``vnodes``). Each
+        distinct node is seen once, under its own random symmetry (drawn from ``rng``, default
+        this evaluator's: a second thread calling this needs its own)."""
+        nn_ = self.n * self.n
+        pnodes = np.asarray(pnodes, dtype=np.int64)
+        vnodes = np.asarray(vnodes, dtype=np.int64)
+        priors = np.zeros((len(pnodes), nn_ + 1), dtype=np.float32)
+        values = np.zeros(len(vnodes), dtype=np.float32)
+        if self.policy is None:
+            pnodes = pnodes[:0]
+        if self.value is None:
+            vnodes = vnodes[:0]
+        nodes = np.union1d(pnodes, vnodes).astype(np.int64)
+        m = len(nodes)
+        if m == 0:
+            return priors, values
+        rng = self.rng if rng is None else rng
+        syms = (rng.integers(0, 8, size=m) if self.random_symmetry
                 else np.zeros(m)).astype(np.int64)
-        out = np.zeros((m, VALUE_PLANES, self.n, self.n), dtype=np.float32)
-        tree = batch.tree
-        leaf_lee_planes(tree[mcts.T_PARENT], tree[mcts.T_MOVE],
-                        batch.leaf[rows].astype(np.int64), m, batch.root_state.board,
-                        self._root_age, syms, True, out)
-        return out, syms
+        planes = np.zeros((m, VALUE_PLANES, self.n, self.n), dtype=np.float32)
+        leaf_lee_planes(parent, move, nodes, m, root_board, root_age, syms, True, planes)
+        x = torch.from_numpy(planes).to(self.device)  # [M, 49, N, N]
+        with torch.inference_mode():
+            if len(pnodes):
+                sel = np.searchsorted(nodes, pnodes)
+                logits = self.policy(x[torch.from_numpy(sel)][:, :LEE_PLANES])  # [P, N*N]
+                probs = torch.softmax(logits.float() / self.beta, dim=1).cpu().numpy()
+                raw = np.empty((len(pnodes), nn_ + 1), dtype=np.float32)  # seen-board actions
+                raw[:, :nn_] = probs * (1.0 - self.pass_prior)
+                raw[:, nn_] = self.pass_prior
+                unsymmetrize_policy_rows(raw, syms[sel], len(pnodes), self.n, priors)
+                self.expanded += len(pnodes)
+            if len(vnodes):
+                sel = np.searchsorted(nodes, vnodes)
+                v = self.value(x[torch.from_numpy(sel)]).float()  # [V] in [-1, 1]
+                values[:] = ((v + 1.0) * 0.5).clamp_(0.0, 1.0).cpu().numpy()
+                self.evaluated += len(vnodes)
+        return priors, values
 
     def compute(self, batch):
         """Fill ``batch.value`` and this object's ``priors`` / ``have_priors`` for the batch rows;
@@ -110,7 +152,7 @@ class LeeNetEvaluator:
                                    dtype=np.float32)
             self.have_priors = np.zeros(self.priors.shape[0], dtype=bool)
         self.have_priors[:] = False
-        leaves = batch.leaf[:k]
+        leaves = batch.leaf[:k].astype(np.int64)
         live = batch.terminal[:k] == 0
         want_p = np.flatnonzero(live & (batch.expand[:k] != 0)) if self.policy is not None \
             else np.zeros(0, dtype=np.int64)
@@ -124,33 +166,17 @@ class LeeNetEvaluator:
                 else:
                     batch.value[i] = v
             want_v = np.array(todo, dtype=np.int64)
-        rows = np.union1d(want_p, want_v).astype(np.int64)
-        if len(rows) == 0:
+        if len(want_p) == 0 and len(want_v) == 0:
             return
-        planes, syms = self._planes(batch, rows)
-        x = torch.from_numpy(planes).to(self.device)  # [R, 49, N, N]
-        with torch.inference_mode():
-            if len(want_p):
-                sel = np.searchsorted(rows, want_p)
-                logits = self.policy(x[torch.from_numpy(sel)][:, :LEE_PLANES])  # [P, N*N]
-                probs = torch.softmax(logits.float() / self.beta, dim=1).cpu().numpy()
-                nn_ = self.n * self.n
-                for j, i in enumerate(want_p):
-                    row = np.zeros(nn_ + 1, dtype=np.float32)
-                    row[:nn_] = probs[j] * (1.0 - self.pass_prior)
-                    row[nn_] = self.pass_prior
-                    # undo the symmetry the planes were built under
-                    apply_symmetry_policy(row, INVERSE[syms[sel[j]]], self.n, self.priors[i])
-                    self.have_priors[i] = True
-                self.expanded += len(want_p)
-            if len(want_v):
-                sel = np.searchsorted(rows, want_v)
-                v = self.value(x[torch.from_numpy(sel)]).float()  # [V] in [-1, 1]
-                wins = ((v + 1.0) * 0.5).clamp_(0.0, 1.0).cpu().numpy()
-                for j, i in enumerate(want_v):
-                    batch.value[i] = wins[j]
-                    self._values[int(leaves[i])] = float(wins[j])
-                self.evaluated += len(want_v)
+        tree = batch.tree
+        priors, values = self.answer_nodes(tree[mcts.T_PARENT], tree[mcts.T_MOVE],
+                                           batch.root_state.board, self._root_age,
+                                           leaves[want_p], leaves[want_v])
+        self.priors[want_p] = priors
+        self.have_priors[want_p] = True
+        for j, i in enumerate(want_v):
+            batch.value[i] = values[j]
+            self._values[int(leaves[i])] = float(values[j])
 
     def write_priors(self, batch):
         """Copy the network priors of the last ``compute`` into the batch."""
@@ -209,6 +235,228 @@ class LeeEvaluator:
     def close(self):
         if self.rollouts is not None and hasattr(self.rollouts, "close"):
             self.rollouts.close()
+
+
+class AsyncLeeEvaluator:
+    """The paper's asynchronous policy and value search (APV-MCTS): every simulation backs up
+    its rollout at once, and the networks' answers join the tree when they arrive.
+
+    ``evaluate`` (search thread) queues the batch's new leaves for the value network and its
+    new expansions for the policy network, plays the rollouts (tree-policy priors for the
+    expansions) and returns without waiting. A worker thread answers the queue in batches of
+    up to ``max_rows`` positions, policy requests first; each later ``evaluate`` applies the
+    answers that have arrived: one value sample per leaf, backed up along its path
+    (``engine.mcts.backup_values``: Nv and Wv grow, N does not), and the SL priors in place
+    of the tree policy's (``set_child_priors``). The rollouts thus never wait for a network,
+    and Q = (1 - lam) Wv/Nv + lam Wr/Nr mixes however many samples of each a node has.
+
+    The root's priors are the policy network's from the start: computed on the search thread
+    when the root is expanded, or in ``start_search`` when a kept root still has tree-policy
+    priors. Answers for a finished search are dropped (``end_search``); its unanswered leaves
+    may be asked again later, and kept nodes still on tree-policy priors are queued again at
+    the next ``start_search``. With ``settle`` the search instead ends by waiting for all the
+    answers it asked for, so that every visited leaf has its value (tests, fixed-visit runs)."""
+
+    uses_value = False  # values do not come with the batch: they arrive later
+    uses_rollout = True
+    independent_samples = True
+
+    def __init__(self, nets, rollouts, max_rows=64, min_rows=32, fill_s=0.004, settle=False):
+        if nets.policy is None or rollouts is None:
+            raise ValueError("AsyncLeeEvaluator needs a policy network and rollouts")
+        self.nets = nets
+        self.rollouts = rollouts
+        self.max_rows = int(max_rows)  # most positions per network call
+        self.min_rows = int(min_rows)  # positions a call waits for, at most fill_s seconds
+        self.fill_s = float(fill_s)
+        self.settle = bool(settle)  # end_search waits for every queued answer and applies it
+        self._cv = threading.Condition()  # guards the fields up to _error
+        self._gen = 0  # search generation: answers of another generation are dropped
+        self._policy_q = deque()  # node-id arrays waiting for the policy network
+        self._value_q = deque()  # node-id arrays waiting for the value network
+        self._answers = []  # (gen, pnodes, priors, vnodes, values) not yet applied
+        self._ctx = None  # (tree, root board, root ages) of the current search
+        self._closing = False  # the worker should stop
+        self._busy = False  # the worker is answering a batch
+        self._error = None  # exception of the worker, re-raised on the search thread
+        self._thread = None  # the worker, started by the first search
+        self._batch = None  # LeafBatch of the current search (its .tree follows grow_tree)
+        self._asked = np.zeros(0, dtype=np.int32)  # ask_values output buffer
+        self._rng = np.random.default_rng(nets.rng.integers(1 << 62))  # root symmetries
+        self._waiting = set()  # value-asked nodes of this search with no answer yet
+        self.applied_values = 0  # value answers backed up, all searches
+        self.applied_priors = 0  # policy answers applied
+        self.dropped = 0  # answers that arrived after their search ended
+
+    # -- search thread ---------------------------------------------------------------------
+    def start_search(self, batch, want_ownership):
+        self.rollouts.start_search(batch, want_ownership)
+        self.nets.start_search(batch, want_ownership)
+        if self._thread is None:
+            self._closing = False
+            self._thread = threading.Thread(target=self._work, daemon=True,
+                                            name="lee-networks")
+            self._thread.start()
+            atexit.register(self._stop_worker)  # no network call left running at exit
+        self._batch = batch
+        tree = batch.tree
+        root_board = batch.root_state.board
+        with self._cv:
+            self._gen += 1
+            self._policy_q.clear()
+            self._value_q.clear()
+            self._answers.clear()
+            self._ctx = (tree, root_board, self.nets._root_age)
+        self._waiting = set()
+        flags, first = tree[mcts.T_FLAGS], tree[mcts.T_FIRST]
+        if first[0] >= 0 and not flags[0] & mcts.F_NET_PRIOR:
+            priors, _ = self._answer_now(tree, [0])
+            mcts.set_child_priors(tree, np.zeros(1, dtype=np.int64), priors, 1, self.nets.n)
+        used = int(tree[mcts.T_META][mcts.T_COUNT])
+        stale = np.flatnonzero((first[:used] >= 0) & ((flags[:used] & mcts.F_NET_PRIOR) == 0))
+        if len(stale):  # kept nodes still on tree-policy priors, most visited first
+            stale = stale[np.argsort(-tree[mcts.T_N][stale], kind="stable")]
+            with self._cv:
+                self._policy_q.append(stale.astype(np.int64))
+                self._cv.notify()
+
+    def _answer_now(self, tree, pnodes):
+        return self.nets.answer_nodes(tree[mcts.T_PARENT], tree[mcts.T_MOVE],
+                                      self._batch.root_state.board, self.nets._root_age,
+                                      pnodes, [], rng=self._rng)
+
+    def apply_answers(self):
+        """Back up the values and set the priors that have arrived for this search."""
+        with self._cv:
+            if self._error is not None:
+                err, self._error = self._error, None
+                raise err
+            answers, self._answers = self._answers, []
+            gen = self._gen
+        tree = self._batch.tree
+        for g, pnodes, priors, vnodes, values in answers:
+            if g != gen:
+                self.dropped += len(pnodes) + len(vnodes)
+                continue
+            if len(pnodes):
+                mcts.set_child_priors(tree, pnodes, priors, len(pnodes), self.nets.n)
+                self.applied_priors += len(pnodes)
+            if len(vnodes):
+                mcts.backup_values(tree, vnodes, values, len(vnodes))
+                self.applied_values += len(vnodes)
+                self._waiting.difference_update(vnodes.tolist())
+
+    def evaluate(self, batch):
+        self.apply_answers()
+        k = batch.count
+        tree = batch.tree
+        if self._asked.shape[0] < k:
+            self._asked = np.zeros(max(k, 64), dtype=np.int32)
+        nv = 0
+        if self.nets.value is not None:
+            nv = mcts.ask_values(tree, batch.leaf, batch.terminal, k, self._asked)
+        vnodes = self._asked[:nv].astype(np.int64)
+        rows = np.flatnonzero((batch.expand[:k] != 0) & (batch.terminal[:k] == 0))
+        grow = batch.leaf[rows].astype(np.int64)
+        grow = np.unique(grow[tree[mcts.T_FIRST][grow] < 0])
+        root_rows = rows[batch.leaf[rows] == 0]
+        grow = grow[grow != 0]
+        with self._cv:
+            self._ctx = (tree, self._ctx[1], self._ctx[2])  # grow_tree gives new arrays
+            if len(grow):
+                self._policy_q.append(grow)
+            if nv:
+                self._value_q.append(vnodes)
+            self._cv.notify()
+        self._waiting.update(vnodes.tolist())
+        self.rollouts.evaluate(batch)  # tree-policy priors and playouts, networks meanwhile
+        if len(root_rows):  # the root gets the policy network's priors before it expands
+            priors, _ = self._answer_now(tree, [0])
+            batch.priors[root_rows] = priors[0]
+            tree[mcts.T_FLAGS][0] |= mcts.F_NET_PRIOR
+
+    def end_search(self):
+        """Apply what has arrived, drop what has not, and let unanswered leaves be asked
+        again by a later search."""
+        if self._batch is None:
+            return
+        if self.settle:
+            with self._cv:
+                while (self._policy_q or self._value_q or self._busy) and self._error is None:
+                    self._cv.wait(0.05)
+        self.apply_answers()
+        with self._cv:
+            self._gen += 1
+            self._policy_q.clear()
+            self._value_q.clear()
+        tree = self._batch.tree
+        if self._waiting:
+            nodes = np.fromiter(self._waiting, dtype=np.int64)
+            tree[mcts.T_FLAGS][nodes] &= np.uint8(~mcts.F_VALUE_ASKED & 0xFF)
+        self._waiting = set()
+
+    def ownership(self):
+        return self.rollouts.ownership() if hasattr(self.rollouts, "ownership") else None
+
+    def _stop_worker(self):
+        with self._cv:
+            self._closing = True
+            self._cv.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+            atexit.unregister(self._stop_worker)
+
+    def close(self):
+        self._stop_worker()
+        if hasattr(self.rollouts, "close"):
+            self.rollouts.close()
+
+    # -- worker thread ---------------------------------------------------------------------
+    def _queued(self):
+        return sum(len(a) for a in self._policy_q) + sum(len(a) for a in self._value_q)
+
+    def _take(self, q, room):
+        out = []
+        while q and room > 0:
+            a = q.popleft()
+            if len(a) > room:
+                q.appendleft(a[room:])
+                a = a[:room]
+            out.append(a)
+            room -= len(a)
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def _work(self):
+        while True:
+            with self._cv:
+                while not (self._policy_q or self._value_q or self._closing):
+                    self._cv.wait()
+                # let a batch fill up a little: the network's cost per position falls with it
+                deadline = time.perf_counter() + self.fill_s
+                while (not self._closing and self._queued() < self.min_rows
+                       and time.perf_counter() < deadline):
+                    self._cv.wait(max(deadline - time.perf_counter(), 0.0))
+                if self._closing:
+                    return
+                gen = self._gen
+                tree, root_board, root_age = self._ctx
+                pnodes = self._take(self._policy_q, self.max_rows)
+                vnodes = self._take(self._value_q, self.max_rows - len(pnodes))
+                self._busy = True
+            try:
+                priors, values = self.nets.answer_nodes(tree[mcts.T_PARENT], tree[mcts.T_MOVE],
+                                                        root_board, root_age, pnodes, vnodes)
+            except BaseException as e:  # re-raised on the search thread
+                with self._cv:
+                    self._error = e
+                    self._busy = False
+                    self._cv.notify_all()
+                continue
+            with self._cv:
+                self._answers.append((gen, pnodes, priors, vnodes, values))
+                self._busy = False
+                self._cv.notify_all()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,11 +555,15 @@ def make_lee_player(options):
     """The ``lee`` player of ``engine.search.make_player``.
 
     Options: ``weights`` (policy network; default the shipped 9x9 one), ``value_weights``,
-    ``rollout_model``, ``tree_model`` (priors of the ``no_policy`` variant), ``beta`` (policy softmax temperature, 0.67), ``policy_only`` (the
-    policy network alone, no search), ``no_policy`` (tree-policy priors instead of the
-    network's), ``size`` (board size of the shipped files, 9), ``threads``, ``seed``,
+    ``rollout_model``, ``tree_model`` (a node's priors until the policy network's arrive, and
+    those of the ``no_policy`` variant), ``beta`` (policy softmax temperature, 0.67),
+    ``policy_only`` (the policy network alone, no search), ``no_policy`` (tree-policy priors
+    instead of the network's), ``size`` (board size of the shipped files, 9), ``threads``, ``seed``,
     ``visits`` / ``seconds`` and any ``SearchConfig`` field (``lam``: 0 = value net only,
-    1 = rollouts only)."""
+    1 = rollouts only). With rollouts and the policy network the search is asynchronous
+    (``AsyncLeeEvaluator``, the paper's APV-MCTS; ``settle``: each search ends by waiting for
+    the answers it asked for); ``sync`` makes every batch wait for its network answers
+    instead (``LeeEvaluator``)."""
     from dataclasses import fields
 
     from engine.player import Budget
@@ -326,6 +578,8 @@ def make_lee_player(options):
     beta = float(options.pop("beta", 0.67))
     policy_only = _as_bool(options.pop("policy_only", False))
     no_policy = _as_bool(options.pop("no_policy", False))
+    sync = _as_bool(options.pop("sync", False))
+    settle = _as_bool(options.pop("settle", False))
     options.pop("playout_mode", None)
     weights = options.pop("weights", None)  # the policy network
     value_weights = options.pop("value_weights", None)
@@ -363,13 +617,14 @@ def make_lee_player(options):
     if config.lam > 0.0:
         from engine.rollout_policy import PolicyRolloutEvaluator, load_rollout_model
         tree = None
-        if policy is None:  # the tree policy gives the priors
+        tree_priors = policy is None or not sync  # the tree policy gives (the first) priors
+        if tree_priors:
             tree = load_rollout_model(tree_model or _shipped("tree_model", n))
-        # with the policy network the SL priors replace the tree policy's: skip computing them
+        # synchronously the SL priors replace the tree policy's at once: skip computing them
         rollouts = PolicyRolloutEvaluator(load_rollout_model(rollout_model or
                                                              _shipped("rollout_model", n)),
                                           threads=threads, seed=seed, tree_model=tree,
-                                          priors=policy is None)
+                                          priors=tree_priors)
     if policy is None and value is None:
         if rollouts is None:
             raise ValueError("lee player: no_policy with lam 0 leaves nothing to evaluate with")
@@ -382,7 +637,11 @@ def make_lee_player(options):
         player = MCTSPlayer(config, rollouts, budget)
         player.name = "lee-rollouts"
         return player
-    evaluator = LeeEvaluator(LeeNetEvaluator(policy, value, n, beta=beta, seed=seed), rollouts)
+    nets = LeeNetEvaluator(policy, value, n, beta=beta, seed=seed)
+    if policy is not None and rollouts is not None and not sync:
+        evaluator = AsyncLeeEvaluator(nets, rollouts, settle=settle)
+    else:
+        evaluator = LeeEvaluator(nets, rollouts)
     player = NetworkPlayer(config, evaluator, n, "lee", budget)
-    player.name = f"lee-lam{config.lam:g}"
+    player.name = f"lee-lam{config.lam:g}" + ("-sync" if sync else "")
     return player

@@ -660,7 +660,7 @@ def planes_for_samples(n, offsets, moves, colors, setup_offsets, setup_points, s
         targets[i] = sym_action(syms[i], n, a)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def leaf_lee_planes(parent, move, leaves, count, root_board, root_age, syms, with_player, out):
     """out[i] = planes of tree node leaves[i] under symmetry syms[i], i < count: the path's moves
     are read from the tree arrays ``parent`` / ``move`` (``engine.mcts`` T_PARENT / T_MOVE, root

@@ -676,12 +676,23 @@ def test_search_weights_from_the_command_line_reach_the_player():
             build_player(parse_args(["--player", "zero", *base, *bad]))
 
 
+def test_lee_search_mode_from_the_command_line():
+    from gtp.__main__ import build_player
+    from nets.lee_evaluator import AsyncLeeEvaluator, LeeEvaluator
+    base = ["--player", "lee", "--size", "9", "--threads", "1"]
+    ev = build_player(parse_args(base)).search.evaluator
+    assert isinstance(ev, AsyncLeeEvaluator) and not ev.settle
+    ev = build_player(parse_args(base + ["--settle"])).search.evaluator
+    assert isinstance(ev, AsyncLeeEvaluator) and ev.settle
+    assert isinstance(build_player(parse_args(base + ["--sync"])).search.evaluator, LeeEvaluator)
+
+
 def test_help_documents_every_option():
     text = build_parser().format_help()
     for opt in ("--player", "--visits", "--seconds", "--threads", "--ko-rule", "--size", "--komi",
                 "--seed", "--log", "--resign-threshold", "--playout-mode", "--analysis-interval",
                 "--analysis-max-moves", "--gfx-seconds", "--lag-margin", "--default-seconds",
-                "--c-puct", "--fpu-reduction"):
+                "--c-puct", "--fpu-reduction", "--sync", "--settle"):
         assert opt in text
 
 

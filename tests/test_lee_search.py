@@ -1,6 +1,7 @@
 """The AlphaGo Lee player: network half of the leaf evaluation, the combined evaluator, the
 policy-only player and the GTP / match wiring."""
 import io
+import threading
 
 import numpy as np
 import pytest
@@ -10,12 +11,14 @@ from engine.board import BLACK, PASS, WHITE, is_eye
 from engine.coords import parse_vertex
 from engine.diagram import state_from_diagram
 from engine.game import GameState
-from engine.mcts import T_FIRST, T_MOVE, T_N, T_NCHILD, T_NR, T_NV, T_PRIOR
+from engine.mcts import (F_NET_PRIOR, F_TERMINAL, F_VALUE_ASKED, T_COUNT, T_FIRST, T_FLAGS,
+                         T_META, T_MOVE, T_N, T_NCHILD, T_NR, T_NV, T_PARENT, T_PRIOR, T_WV,
+                         check_tree)
 from engine.player import Budget
 from engine.search import Search, SearchConfig, UniformEvaluator, make_player
 from nets import lee
 from nets.features import apply_symmetry_planes, sym_action
-from nets.lee_evaluator import LeeEvaluator, LeeNetEvaluator, PolicyPlayer
+from nets.lee_evaluator import AsyncLeeEvaluator, LeeEvaluator, LeeNetEvaluator, PolicyPlayer
 from nets.lee_features import state_planes
 
 
@@ -194,13 +197,20 @@ def lee_files(tmp_path_factory):
 
 @pytest.mark.parametrize("variant, uses_value, uses_rollout", [
     (dict(lam=0.5), True, True),
+    (dict(lam=0.5, sync=True), True, True),
     (dict(lam=0.0), True, False),
     (dict(lam=1.0), False, True),
     (dict(lam=1.0, no_policy=True), False, True),
 ])
 def test_lee_variants_search_with_the_evaluations_they_name(lee_files, variant, uses_value,
                                                             uses_rollout):
-    player = make_player("lee", threads=2, visits=120, seed=1, **lee_files, **variant)
+    # settle: the asynchronous search ends with its network answers in, whatever the timing
+    player = make_player("lee", threads=2, visits=120, seed=1, settle=True, **lee_files,
+                         **variant)
+    ev = player.search.evaluator
+    if not variant.get("no_policy"):  # (no_policy: no network, the rollout evaluator alone)
+        asynchronous = uses_rollout and not variant.get("sync")
+        assert isinstance(ev, AsyncLeeEvaluator if asynchronous else LeeEvaluator)
     state = GameState(7, komi=0.5)
     mv = player.genmove(state, BLACK, None)
     assert mv == PASS or state.is_legal(BLACK, mv)
@@ -210,3 +220,88 @@ def test_lee_variants_search_with_the_evaluations_they_name(lee_files, variant, 
     f, m = int(tree[T_FIRST][0]), int(tree[T_NCHILD][0])
     priors = tree[T_PRIOR][f:f + m]
     assert priors.sum() == pytest.approx(1.0, abs=1e-3) and priors.max() > 1.5 / m  # not uniform
+
+
+# ---------------------------------------------------------------------------------------------
+# The asynchronous search (APV-MCTS)
+
+class GatedValue(CountingValue):
+    """Value net double whose answers on the worker thread wait for ``gate``."""
+
+    def __init__(self, n, v):
+        super().__init__(n, v)
+        self.gate = threading.Event()
+
+    def forward(self, x):
+        if threading.current_thread().name == "lee-networks":
+            assert self.gate.wait(30)
+        return super().forward(x)
+
+
+def async_search(n, value, settle, expand_threshold=1):
+    from engine.rollout_policy import PolicyRolloutEvaluator
+    from nets.rollout_train import tiny_model
+    nets = LeeNetEvaluator(tiny("policy", n, seed=3), value, n, random_symmetry=False)
+    rollouts = PolicyRolloutEvaluator(tiny_model(), threads=1, seed=4, priors=True)
+    ev = AsyncLeeEvaluator(nets, rollouts, settle=settle)
+    cfg = SearchConfig(threads=1, expand_threshold=expand_threshold, batch_size=8, lam=0.5,
+                       early_stop=False)
+    return Search(cfg, ev), ev, nets
+
+
+def test_async_search_backs_up_one_value_per_visited_leaf_and_sets_network_priors():
+    n = 5
+    state = GameState(n, komi=0.5)
+    value = CountingValue(n, v=0.5)  # win probability 0.75 for the side to move at the leaf
+    s, ev, nets = async_search(n, value, settle=True)
+    s.prepare(state, state.to_move)
+    s.run(visits=200)
+    tree = s.tree
+    assert check_tree(tree) == 0
+    used = int(tree[T_META][T_COUNT])
+    flags, first, nchild = tree[T_FLAGS], tree[T_FIRST], tree[T_NCHILD]
+    assert tree[T_NR][0] == tree[T_N][0] == 200
+    assert ev.applied_values == value.seen > 0 and ev.dropped == 0
+    for x in range(used):
+        if tree[T_N][x] == 0 or flags[x] & F_TERMINAL:
+            continue
+        kids = range(first[x], first[x] + nchild[x]) if first[x] >= 0 else range(0)
+        # every visited position reached the value network once, and its value was backed
+        # up through the node: Nv = 1 + the children's
+        assert tree[T_NV][x] == 1 + sum(int(tree[T_NV][j]) for j in kids)
+        if not kids:  # a leaf holds its own value, from its mover's view: 1 - 0.75
+            assert tree[T_WV][x] == pytest.approx(0.25)
+    # the expanded nodes carry the policy network's priors, the root's from the start
+    grown = [x for x in range(used) if first[x] >= 0]
+    assert grown and all(flags[x] & F_NET_PRIOR for x in grown)
+    priors, _ = nets.answer_nodes(tree[T_PARENT], tree[T_MOVE], state.board,
+                                  nets._root_age, grown, [])
+    for x, row in zip(grown, priors):
+        kids = range(first[x], first[x] + nchild[x])
+        acts = [n * n if tree[T_MOVE][j] == PASS else
+                (tree[T_MOVE][j] // (n + 2) - 1) * n + tree[T_MOVE][j] % (n + 2) - 1 for j in kids]
+        want = row[acts] / row[acts].sum()
+        np.testing.assert_allclose(tree[T_PRIOR][kids.start:kids.stop], want, rtol=1e-4)
+
+
+def test_async_search_does_not_wait_for_the_networks_and_drops_late_answers():
+    n = 5
+    state = GameState(n, komi=0.5)
+    value = GatedValue(n, v=0.5)
+    s, ev, _ = async_search(n, value, settle=False, expand_threshold=4)
+    s.prepare(state, state.to_move)
+    s.run(visits=120)  # the worker is stuck on its first value batch all along
+    tree = s.tree
+    assert tree[T_N][0] == tree[T_NR][0] == 120 and tree[T_NV][0] == 0
+    assert tree[T_FLAGS][0] & F_NET_PRIOR  # the root's priors never wait on the worker
+    # the search is over: its unanswered leaves may be asked again by the next one
+    used = int(tree[T_META][T_COUNT])
+    assert not (tree[T_FLAGS][:used] & F_VALUE_ASKED).any()
+    value.gate.set()
+    ev.settle = True
+    s.prepare(state, state.to_move)  # the same root: the tree is kept
+    s.run(visits=40)
+    tree = s.tree
+    assert ev.dropped > 0  # the first search's answers came too late and were not used
+    assert check_tree(tree) == 0 and tree[T_NV][0] > 0 and ev.applied_values > 0
+    ev.close()

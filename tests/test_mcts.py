@@ -129,6 +129,45 @@ def test_lambda_mixes_value_and_rollout_in_the_movers_view(lam, q):
         assert s.q(j) == pytest.approx(q, abs=1e-6)
 
 
+def test_late_network_answers_join_the_tree_in_the_movers_view():
+    # a tree grown by rollouts only (0.2 for the side to move at every leaf), then value and
+    # prior answers applied as the asynchronous Lee search applies them when they arrive
+    s = fake_search(value=None, rollout=0.2, lam=0.5, expand_threshold=100)
+    s.prepare(GameState(5), BLACK)
+    s.run(visits=30)
+    tree = s.tree
+    kids = list(children(s))  # all leaves: none reached the expansion threshold
+    leaf = [j for j in kids if tree[T_N][j] > 0][0]
+    rows = np.array([leaf, leaf, 0], dtype=np.int32)  # a duplicate and a terminal row
+    terminal = np.array([0, 0, 1], dtype=np.uint8)
+    asked = np.zeros(4, dtype=np.int32)
+    assert mcts.ask_values(tree, rows, terminal, 3, asked) == 1 and asked[0] == leaf
+    assert mcts.ask_values(tree, rows, terminal, 3, asked) == 0  # asked once only
+    # 0.9 for white, to move at the leaf: the leaf keeps its mover's (black's) 0.1, the root
+    # its mover's, white's, 0.9; visits do not change
+    visits = int(tree[T_N][0])
+    mcts.backup_values(tree, np.array([leaf]), np.array([0.9], dtype=np.float32), 1)
+    assert tree[mcts.T_NV][leaf] == 1 and tree[mcts.T_WV][leaf] == pytest.approx(0.1)
+    assert tree[mcts.T_NV][0] == 1 and tree[mcts.T_WV][0] == pytest.approx(0.9)
+    assert tree[T_N][0] == visits
+    assert s.q(leaf) == pytest.approx(0.5 * 0.1 + 0.5 * 0.8)  # rollouts: black's 1 - 0.2
+    # priors by action: weight 3 on C3, 1 on pass, 4 on a child the superko rule disabled
+    n = 5
+    off = next(j for j in kids if tree[T_MOVE][j] not in (v("C3", 5), PASS))
+    tree[T_FLAGS][off] |= F_DISABLED
+    pri = np.zeros((1, n * n + 1), dtype=np.float32)
+    pri[0, 2 * n + 2] = 3.0
+    pri[0, n * n] = 1.0
+    p = int(tree[T_MOVE][off])
+    pri[0, (p // (n + 2) - 1) * n + p % (n + 2) - 1] = 4.0
+    mcts.set_child_priors(tree, np.array([0]), pri, 1, n)
+    got = {int(tree[T_MOVE][j]): float(tree[T_PRIOR][j]) for j in kids}
+    assert got[v("C3", 5)] == pytest.approx(0.75) and got[PASS] == pytest.approx(0.25)
+    assert got[p] == 0.0 and sum(got.values()) == pytest.approx(1.0)
+    assert tree[T_FLAGS][0] & mcts.F_NET_PRIOR
+    assert mcts.check_tree(tree) == 0
+
+
 def superko_state():
     """White to move; retaking the ko at B3 is fine for simple ko but repeats a position."""
     st = state_from_diagram("""
