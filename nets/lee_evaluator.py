@@ -305,6 +305,7 @@ class AsyncLeeEvaluator:
             self._gen += 1
             self._policy_q.clear()
             self._value_q.clear()
+            self.dropped += sum(len(a[1]) + len(a[3]) for a in self._answers)
             self._answers.clear()
             self._ctx = (tree, root_board, self.nets._root_age)
         self._waiting = set()

@@ -85,7 +85,8 @@ def test_shipped_sl_policy_alone_beats_a_random_player_from_both_colours():
 
 
 def test_lee_player_with_the_shipped_files_plays_legal_moves():
-    player = make_player("lee", visits=96, threads=2, seed=2)
+    # settle: each search ends with the value answers it asked for, whatever the timing
+    player = make_player("lee", visits=96, threads=2, seed=2, settle=True)
     st = GameState(9, 7.0)
     for _ in range(4):
         c = st.to_move
