@@ -28,10 +28,11 @@ An evaluator has three attributes and one method::
 
 and optionally ``start_search(batch, want_ownership)`` / ``ownership()`` (float32[N*N] mean
 final owner, +1 black, or None) / ``end_search()`` (the search is over: an evaluator whose
-answers join the tree later, ``nets.lee_evaluator.AsyncLeeEvaluator``, drops the rest). ``evaluate`` must fill ``batch.priors[i]`` (float32[N*N+1]
-over actions, row-major from the top-left, N*N = pass; any non-negative scale, illegal moves
-are ignored) for the rows with ``batch.expand[i]`` set, and values for every row; rows with
-``batch.terminal[i]`` set are scored exactly by the tree and may be skipped. Values are win
+answers join the tree later, ``nets.lee_evaluator.AsyncLeeEvaluator``, drops the rest).
+``evaluate`` must fill ``batch.priors[i]`` (float32[N*N+1] over actions, row-major from the
+top-left, N*N = pass; any non-negative scale, illegal moves are ignored) for the rows with
+``batch.expand[i]`` set, and values for every row; rows with ``batch.terminal[i]`` set are
+scored exactly by the tree and may be skipped. Values are win
 probabilities in [0, 1] for the side to move at the leaf (``batch.board(i)[8][M_TOMOVE]``).
 The leaf positions must not be modified. A network evaluator builds its input planes from
 ``batch.board(i)`` and, for history planes, ``batch.path(i)`` (the moves from the root) on top
