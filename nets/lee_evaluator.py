@@ -277,13 +277,12 @@ class AsyncLeeEvaluator:
         self._answers = []  # (gen, pnodes, priors, vnodes, values) not yet applied
         self._ctx = None  # (tree, root board, root ages) of the current search
         self._closing = False  # the worker should stop
-        self._busy = False  # the worker is answering a batch
+        self._inflight = None  # value nodes of the batch the worker is answering, or None
         self._error = None  # exception of the worker, re-raised on the search thread
         self._thread = None  # the worker, started by the first search
         self._batch = None  # LeafBatch of the current search (its .tree follows grow_tree)
         self._asked = np.zeros(0, dtype=np.int32)  # ask_values output buffer
         self._rng = np.random.default_rng(nets.rng.integers(1 << 62))  # root symmetries
-        self._waiting = set()  # value-asked nodes of this search with no answer yet
         self.applied_values = 0  # value answers backed up, all searches
         self.applied_priors = 0  # policy answers applied
         self.dropped = 0  # answers that arrived after their search ended
@@ -308,7 +307,6 @@ class AsyncLeeEvaluator:
             self.dropped += sum(len(a[1]) + len(a[3]) for a in self._answers)
             self._answers.clear()
             self._ctx = (tree, root_board, self.nets._root_age)
-        self._waiting = set()
         flags, first = tree[mcts.T_FLAGS], tree[mcts.T_FIRST]
         if first[0] >= 0 and not flags[0] & mcts.F_NET_PRIOR:
             priors, _ = self._answer_now(tree, [0])
@@ -334,6 +332,9 @@ class AsyncLeeEvaluator:
                 raise err
             answers, self._answers = self._answers, []
             gen = self._gen
+        self._apply(answers, gen)
+
+    def _apply(self, answers, gen):
         tree = self._batch.tree
         for g, pnodes, priors, vnodes, values in answers:
             if g != gen:
@@ -345,7 +346,6 @@ class AsyncLeeEvaluator:
             if len(vnodes):
                 mcts.backup_values(tree, vnodes, values, len(vnodes))
                 self.applied_values += len(vnodes)
-                self._waiting.difference_update(vnodes.tolist())
 
     def evaluate(self, batch):
         self.apply_answers()
@@ -369,7 +369,6 @@ class AsyncLeeEvaluator:
             if nv:
                 self._value_q.append(vnodes)
             self._cv.notify()
-        self._waiting.update(vnodes.tolist())
         self.rollouts.evaluate(batch)  # tree-policy priors and playouts, networks meanwhile
         if len(root_rows):  # the root gets the policy network's priors before it expands
             priors, _ = self._answer_now(tree, [0])
@@ -381,20 +380,24 @@ class AsyncLeeEvaluator:
         again by a later search."""
         if self._batch is None:
             return
-        if self.settle:
-            with self._cv:
-                while (self._policy_q or self._value_q or self._busy) and self._error is None:
-                    self._cv.wait(0.05)
-        self.apply_answers()
         with self._cv:
+            while self.settle and self._error is None and (
+                    self._policy_q or self._value_q or self._inflight is not None):
+                self._cv.wait(0.05)
+            # one step: an answer lands either here, applied, or after, dropped with its
+            # nodes counted among the unanswered
+            answers, self._answers = self._answers, []
+            gen = self._gen
             self._gen += 1
+            unanswered = list(self._value_q)
+            if self._inflight is not None:
+                unanswered.append(self._inflight)
             self._policy_q.clear()
             self._value_q.clear()
-        tree = self._batch.tree
-        if self._waiting:
-            nodes = np.fromiter(self._waiting, dtype=np.int64)
-            tree[mcts.T_FLAGS][nodes] &= np.uint8(~mcts.F_VALUE_ASKED & 0xFF)
-        self._waiting = set()
+        self._apply(answers, gen)
+        if unanswered:
+            nodes = np.concatenate(unanswered)
+            self._batch.tree[mcts.T_FLAGS][nodes] &= np.uint8(~mcts.F_VALUE_ASKED & 0xFF)
 
     def ownership(self):
         return self.rollouts.ownership() if hasattr(self.rollouts, "ownership") else None
@@ -444,19 +447,19 @@ class AsyncLeeEvaluator:
                 tree, root_board, root_age = self._ctx
                 pnodes = self._take(self._policy_q, self.max_rows)
                 vnodes = self._take(self._value_q, self.max_rows - len(pnodes))
-                self._busy = True
+                self._inflight = vnodes
             try:
                 priors, values = self.nets.answer_nodes(tree[mcts.T_PARENT], tree[mcts.T_MOVE],
                                                         root_board, root_age, pnodes, vnodes)
             except BaseException as e:  # re-raised on the search thread
                 with self._cv:
                     self._error = e
-                    self._busy = False
+                    self._inflight = None
                     self._cv.notify_all()
                 continue
             with self._cv:
                 self._answers.append((gen, pnodes, priors, vnodes, values))
-                self._busy = False
+                self._inflight = None
                 self._cv.notify_all()
 
 
