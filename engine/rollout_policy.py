@@ -45,8 +45,9 @@ liberties, 5..7 opponent stone with 1 / 2 / >= 3 liberties). Diagonal 3x3 points
 a colour digit (0 empty or off board, 1 own, 2 opponent: a diagonal is off the board exactly
 when an orthogonal neighbour beside it is). The raw 3x3 index is N | W << 3 | E << 6 | S << 9
 | (NW + 3 NE + 9 SW + 27 SE) << 12, below PAT3_SIZE = 4096 * 81, so its weights live in direct
-tables (1.3 MB per 4-byte column: the part rollouts touch stays in cache). Diamond cells are
-listed in ``DIAMOND`` order, 3 bits each.
+tables: the tree policy's weight indices (1.3 MB), and for rollouts a 2-byte row number per
+index (663 KB, which stays in a core's L2 cache) into a small table of the distinct weight
+rows (a few thousand). Diamond cells are listed in ``DIAMOND`` order, 3 bits each.
 
 Model arrays
 ------------
@@ -74,8 +75,13 @@ liberties of every chain whose liberty class (1, 2, >= 3) changed, and the small
 regions next to the move (nakade factors are kept per point and redone one region at a
 time: a captured chain becomes a region, and so do the pieces of the region the move
 split). A flag per point says whether it lies in an eye space (3-6 points, one border
-colour): a piece of a region that was not one is flooded only until a second border colour
-or a seventh point shows, which is most of the time after a point or two.
+colour). A piece of a region that was not one borders the new stone, so it can only become
+an eye space of the mover's: the colours of its 3x3 box rule most pieces out (an opponent
+stone on its border, a box too open, a one-point piece), and the others are flooded only
+until an opponent stone or a seventh point shows. Only empty points are recomputed (the
+point played just loses its weights), a chain's liberties are listed by a walk that stops
+once all of them were seen, and the row sums keep their total, so a draw reads only the
+rows up to the one it lands in.
 ``rollout_base_weights`` recomputes everything from scratch; tests compare the two
 after every move. Because the 3x3 code holds the liberties of the orthogonal
 neighbours, it decides legality (all but ko) and own-eye filling by itself: the rollout
@@ -177,9 +183,13 @@ PERM_DIAMOND = _perm_table(DIAMOND)
 MODEL_FIELDS = (
     "pat3_fi",   # int32[PAT3_SIZE]: weight index of each raw 3x3 index, -1 when not in the
                  #   dictionary
-    "pat3_e",    # float32[PAT3_SIZE, 2]: rollout weights of the 3x3 pattern seen by black at a
-                 #   black-view index, for black and for white (exp of the weight; 0 for a
-                 #   suicide or an own single-point eye, which rollouts never play)
+    "pat3_id",   # uint16[PAT3_SIZE] (int32 past 65,535 rows): row of pat3_e for each raw
+                 #   3x3 index seen by black; 663 KB, so it stays in a core's L2 cache
+    "pat3_e",    # float64[K, 4]: the distinct rows of rollout weights of a 3x3 pattern, for
+                 #   black and for white (exp of the weight; 0 for a suicide or an own
+                 #   single-point eye, which rollouts never play), then the same times the
+                 #   save-atari factor where a chain of that player's in atari touches the
+                 #   point (0 where none does)
     "resp_tab",  # int64[T, 2]: raw diamond code around the previous move -> row of resp_fi
     "resp_fi",   # int32[R, 12]: weight index of (diamond, position of the move), -1 if absent
     "resp_e",    # float64[R + 1, 12]: rollout factor of the previous-move features (neighbour
@@ -275,22 +285,73 @@ def _box_conn(idx):
 
 
 @njit(cache=True, inline="always")
-def _box_conn_at(color, w, e):
-    """``_box_conn`` of point e read from the colours alone."""
-    n_ = color[e - w] == EMPTY
-    w_ = color[e - 1] == EMPTY
-    e_ = color[e + 1] == EMPTY
-    s_ = color[e + w] == EMPTY
+def _eye_piece_maybe(color, w, e, opp):
+    """Cheap test from the colours of e's 3x3 box, for the empty point e next to a stone of
+    the player's that was just played: e's empty region may be an eye space of the player's.
+    It cannot be when an opponent stone borders the part of the region inside the box (a
+    diagonal stone borders it when an orthogonal point beside it is empty), when 7 or more
+    empty points of the box connect to e inside it, or when e has no empty neighbour (a
+    one-point region)."""
+    v_n = color[e - w]
+    v_w = color[e - 1]
+    v_e = color[e + 1]
+    v_s = color[e + w]
+    if v_n == opp or v_w == opp or v_e == opp or v_s == opp:
+        return False
+    n_ = v_n == EMPTY
+    w_ = v_w == EMPTY
+    e_ = v_e == EMPTY
+    s_ = v_s == EMPTY
     k = 1 + n_ + w_ + e_ + s_
-    if color[e - w - 1] == EMPTY and (n_ or w_):
-        k += 1
-    if color[e - w + 1] == EMPTY and (n_ or e_):
-        k += 1
-    if color[e + w - 1] == EMPTY and (w_ or s_):
-        k += 1
-    if color[e + w + 1] == EMPTY and (e_ or s_):
-        k += 1
-    return k
+    if k == 1:
+        return False
+    if n_ or w_:
+        d = color[e - w - 1]
+        if d == opp:
+            return False
+        k += d == EMPTY
+    if n_ or e_:
+        d = color[e - w + 1]
+        if d == opp:
+            return False
+        k += d == EMPTY
+    if w_ or s_:
+        d = color[e + w - 1]
+        if d == opp:
+            return False
+        k += d == EMPTY
+    if e_ or s_:
+        d = color[e + w + 1]
+        if d == opp:
+            return False
+        k += d == EMPTY
+    return k < 7
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _eye_piece(color, mark, st, w, e, opp, cells):
+    """Flood of e's empty region for ``_eye_piece_maybe``: its number of points (cells[:count]
+    the points), or 0 as soon as an opponent stone borders it or a (NAKADE_MAX + 1)-th point
+    shows. mark gets the stamp st on the points seen."""
+    cells[0] = e
+    mark[e] = st
+    cnt = 1
+    i = 0
+    while i < cnt:
+        s = cells[i]
+        i += 1
+        for t in (s - w, s - 1, s + 1, s + w):
+            v = color[t]
+            if v == EMPTY:
+                if mark[t] != st:
+                    if cnt == NAKADE_MAX:
+                        return 0
+                    mark[t] = st
+                    cells[cnt] = t
+                    cnt += 1
+            elif v == opp:
+                return 0
+    return cnt
 
 
 @njit(cache=True, inline="always")
@@ -585,16 +646,14 @@ def _region_border(color, w, cells, cnt):
 
 
 @njit(cache=True, _nrt=False)
-def _region_size(color, mark, meta, w, q, cells, cap, eye_only=False):
+def _region_size(color, mark, meta, w, q, cells, cap):
     """Points of q's empty region, counted up to ``cap`` + 1 (the first ones, at most cap,
-    land in cells; the board's ``mark`` stamps the points seen). ``eye_only``: stop with -1
-    as soon as stones of both colours border the region (it cannot be an eye space)."""
+    land in cells; the board's ``mark`` stamps the points seen)."""
     st = _stamp(meta)
     cells[0] = q
     mark[q] = st
     cnt = 1
     i = 0
-    border = 0
     while i < cnt:
         s = cells[i]
         i += 1
@@ -607,10 +666,6 @@ def _region_size(color, mark, meta, w, q, cells, cap, eye_only=False):
                     mark[t] = st
                     cells[cnt] = t
                     cnt += 1
-            elif eye_only and v != OFF:
-                border |= v
-                if border == 3:
-                    return -1
     return cnt
 
 
@@ -731,7 +786,7 @@ def move_features(b, q, c, m, tree, out):
     """Active weight indices of move q (padded point or PASS) for player c into out
     (int32/int64[>= MAX_FEATURES]); returns their count. ``tree`` adds the tree features."""
     color, nxt, head, libs, csize, empt, eidx, mark, meta = b
-    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    pat3_fi, pat3_id, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
     qs = np.empty(12, dtype=np.int64)
     cells = np.empty(8, dtype=np.int64)
     rcode = _response_code(color, head, libs, meta, c, qs)
@@ -747,7 +802,7 @@ def position_features(b, c, m, tree, acts, fptr, feats):
     feats[fptr[j]:fptr[j+1]] (fptr[0] must be set by the caller). Returns the candidate
     count. The training and the jitted policies share this code."""
     color, nxt, head, libs, csize, empt, eidx, mark, meta = b
-    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    pat3_fi, pat3_id, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
     n = meta[M_N]
     w = meta[M_W]
     tr = tree and flags[0] != 0
@@ -782,7 +837,7 @@ def _policy(b, m, tree, out):
     n = b[8][M_N]
     if out.shape[0] != n * n + 1:
         raise ValueError("policy output must have N*N+1 entries")
-    weights = m[7]
+    pat3_fi, pat3_id, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
     acts = np.empty(n * n + 1, dtype=np.int64)
     fptr = np.empty(n * n + 2, dtype=np.int64)
     feats = np.empty((n * n + 1) * MAX_FEATURES, dtype=np.int64)
@@ -823,31 +878,31 @@ def tree_priors(b, m, out):
 # Rollouts: incremental per-point weights
 
 @njit(cache=True, _nrt=False, inline="always")
-def _base_pair(color, nxt, head, libs, mark, meta, w, q, pat3_e, wexp):
-    """Rollout weights of the 3x3 and save-atari features of point q for black and white
-    (exp domain, 0 where rollouts never play); the nakade factor is kept apart."""
-    if color[q] != EMPTY:
-        return 0.0, 0.0
-    ib = _pat3_index(color, head, libs, w, q, BLACK)
-    eb = np.float64(pat3_e[ib, 0])
-    ew = np.float64(pat3_e[ib, 1])
-    if eb > 0.0 and _has_orth(ib, 2):
-        if _libs_after(color, nxt, head, libs, mark, meta, q, BLACK, 2) >= 2:
-            eb *= wexp[F_SAVE]
-    if ew > 0.0 and _has_orth(ib, 5):
-        if _libs_after(color, nxt, head, libs, mark, meta, q, WHITE, 2) >= 2:
-            ew *= wexp[F_SAVE]
+def _base_pair(color, nxt, head, libs, mark, meta, w, q, ib, pat3_id, pat3_e, wexp):
+    """Rollout weights of the 3x3 and save-atari features of the empty point q, whose raw
+    3x3 index for black is ib, for black and white (exp domain, 0 where rollouts never
+    play); the nakade factor is kept apart."""
+    row = pat3_id[ib]
+    eb = pat3_e[row, 0]
+    ew = pat3_e[row, 1]
+    # with the save-atari factor; 0 when no chain of the player's in atari touches q
+    sb = pat3_e[row, 2]
+    sw = pat3_e[row, 3]
+    if sb > 0.0 and _libs_after(color, nxt, head, libs, mark, meta, q, BLACK, 2) >= 2:
+        eb = sb
+    if sw > 0.0 and _libs_after(color, nxt, head, libs, mark, meta, q, WHITE, 2) >= 2:
+        ew = sw
     return eb, ew
 
 
 @njit(cache=True, _nrt=False)
-def _nakade_pair(color, head, libs, mark, meta, w, q, nak_tab, wexp, cells):
-    """Nakade factors of point q for black and white, and 1.0 when q lies in an eye space
-    (0.0 otherwise), each point on its own (a flood of its region): the from-scratch
-    computation."""
+def _nakade_pair(color, mark, meta, w, q, ib, nak_tab, wexp, cells):
+    """Nakade factors of the empty point q (raw 3x3 index ib for black) for black and white,
+    and 1.0 when q lies in an eye space (0.0 otherwise), each point on its own (a flood of
+    its region): the from-scratch computation."""
     eb = 1.0
     ew = 1.0
-    if color[q] != EMPTY or not _nakade_maybe(_pat3_index(color, head, libs, w, q, BLACK)):
+    if not _nakade_maybe(ib):
         return eb, ew, 0.0
     shape, border = _nakade_shape(color, mark, meta, w, q, cells)
     if shape < 0:
@@ -897,8 +952,9 @@ def _nakade_region(color, w, cells, cnt, nak_tab, wexp, nakm, prow, pcol):
 
 @njit(cache=True, inline="always")
 def _add(color, rmark, st, rlist, nr, q):
-    """Put q on this move's recompute list once; returns the new list length."""
-    if color[q] != OFF and rmark[q] != st:
+    """Put the empty point q on this move's recompute list once (stones have no weight, and
+    the one that just got its stone is cleared by the caller); returns the new length."""
+    if color[q] == EMPTY and rmark[q] != st:
         rmark[q] = st
         rlist[nr] = q
         return nr + 1
@@ -906,13 +962,22 @@ def _add(color, rmark, st, rlist, nr, q):
 
 
 @njit(cache=True, _nrt=False)
-def _add_libs(color, nxt, rmark, st, rlist, nr, w, h):
-    """Put the liberties of the chain headed by h on the recompute list."""
+def _add_libs(color, nxt, libs, mark, meta, rmark, st, rlist, nr, w, h):
+    """Put the liberties of the chain headed by h on the recompute list. The walk along the
+    chain stops once all libs[h] of them were seen: a chain in atari is often done after a
+    stone or two."""
+    seen = _stamp(meta)
+    want = libs[h]
+    found = 0
     s = h
     while True:
         for t in (s - w, s - 1, s + 1, s + w):
-            if color[t] == EMPTY:
+            if color[t] == EMPTY and mark[t] != seen:
+                mark[t] = seen
+                found += 1
                 nr = _add(color, rmark, st, rlist, nr, t)
+        if found >= want:
+            break
         s = nxt[s]
         if s == h:
             break
@@ -921,13 +986,20 @@ def _add_libs(color, nxt, rmark, st, rlist, nr, w, h):
 
 @njit(cache=True, _nrt=False)
 def _rows_exact(n, w, wts, rows):
+    """Exact row sums rows[:, :n] and their totals rows[:, n]."""
+    t0 = 0.0
+    t1 = 0.0
     for r in range(n):
         _sum_row(n, w, wts, rows, r)
+        t0 += rows[0, r]
+        t1 += rows[1, r]
+    rows[0, n] = t0
+    rows[1, n] = t1
 
 
 @njit(cache=True, _nrt=False)
-def _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, has_nak, cells,
-             wts, rows, nakm):
+def _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_id, pat3_e, nak_tab, wexp, has_nak,
+             cells, wts, rows, nakm):
     """Weights of every point from scratch (nakade point by point), exact row sums."""
     n = meta[M_N]
     w = meta[M_W]
@@ -939,9 +1011,10 @@ def _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, ha
         nakm[2, i] = 0.0
     for i in range(meta[M_NEMPTY]):
         q = empt[i]
-        eb, ew = _base_pair(color, nxt, head, libs, mark, meta, w, q, pat3_e, wexp)
+        ib = _pat3_index(color, head, libs, w, q, BLACK)
+        eb, ew = _base_pair(color, nxt, head, libs, mark, meta, w, q, ib, pat3_id, pat3_e, wexp)
         if has_nak:
-            fb, fw, eye = _nakade_pair(color, head, libs, mark, meta, w, q, nak_tab, wexp, cells)
+            fb, fw, eye = _nakade_pair(color, mark, meta, w, q, ib, nak_tab, wexp, cells)
             nakm[0, q] = fb
             nakm[1, q] = fw
             nakm[2, q] = eye
@@ -953,19 +1026,19 @@ def _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, ha
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, fac, doff):
+def _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, doff, prow, pcol):
     """The previous-move features (neighbour, response) of player c's candidates as factors
-    on the weights of the 12 points of L's diamond: fac[(dr + 2) * 5 + dc + 2] for the
-    point at offset (dr, dc) from L (the other entries are left alone). Returns False when
-    there is no previous stone (no factors). qs[j] gets the point of diamond cell j (0 for
-    an off-board cell: point 0 is a frame corner, whose weight is always 0)."""
+    on the weights of the 12 points of L's diamond: the row of resp_e whose entry j is the
+    factor of diamond cell j (the point at offset DIAMOND_DR[j], DIAMOND_DC[j] from L), or
+    -1 when there is no previous stone (no factors). qs[j] gets the point of diamond cell j
+    (0 for an off-board cell: point 0 is a frame corner, whose weight is always 0)."""
     n = meta[M_N]
     w = meta[M_W]
     last = meta[M_LAST]
     if last < 0 or color[last] == EMPTY:
-        return False
-    rl = last // w
-    cl = last - rl * w
+        return -1
+    rl = prow[last] + 1  # padded row and column
+    cl = pcol[last] + 1
     if 3 <= rl <= n - 2 and 3 <= cl <= n - 2:
         # the whole diamond is on the board: no bounds to check
         rcode = np.int64(0)
@@ -980,27 +1053,29 @@ def _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, fac, doff
     rrow = _hslot(resp_tab, rcode | (np.int64(_lib_class(libs[head[last]])) << 36))
     if rrow < 0:
         rrow = resp_e.shape[0] - 1  # no response pattern: the neighbour factors alone
-    for j in range(12):
-        fac[(DIAMOND_DR[j] + 2) * 5 + DIAMOND_DC[j] + 2] = resp_e[rrow, j]
-    return True
+    return rrow
 
 
 @njit(cache=True, _nrt=False)
-def _draw(n, w, ci, wts, rows, rng, ov, rl, cl, fac, drow):
+def _draw(n, w, ci, wts, rows, rng, rrow, rl, cl, resp_e, drow):
     """A point drawn with probability proportional to wts[ci], or PASS when all are 0. With
-    ``ov`` the weights of the points around board point (rl, cl) (board row / column) count
-    multiplied by ``fac`` (``_diamond_factors``), drow[dr + 2] being what that adds to row
-    rl + dr: nothing is written for the factors, so nothing has to be undone."""
+    rrow >= 0 the weights of the diamond points around board point (rl, cl) (board row /
+    column) count multiplied by the factors resp_e[rrow] (``_diamond_factors``), drow[dr + 2]
+    being what that adds to row rl + dr: nothing is written for the factors, so nothing has
+    to be undone. rows[ci, n] is the total of the row sums, kept up to date by the caller."""
+    ov = rrow >= 0
+    exact = False
     while True:
-        total = 0.0
-        for r in range(n):
-            v = rows[ci, r]
-            if ov and -2 <= r - rl <= 2:
-                v += drow[r - rl + 2]
-            if v > 0.0:
-                total += v
+        total = rows[ci, n]
+        if ov:
+            total += drow[0] + drow[1] + drow[2] + drow[3] + drow[4]
         if total <= 0.0:
-            return PASS
+            if exact:
+                return PASS
+            # maybe only rounding residue of the running sums: look again with exact ones
+            _rows_exact(n, w, wts, rows)
+            exact = True
+            continue
         x = rand_float(rng) * total
         r = 0
         while r < n - 1:
@@ -1021,8 +1096,8 @@ def _draw(n, w, ci, wts, rows, rng, ov, rl, cl, fac, drow):
             for k in range(n):
                 wk = wts[ci, base + k]
                 dc = k - cl
-                if -reach <= dc <= reach:
-                    wk *= fac[(dr + 2) * 5 + dc + 2]
+                if -reach <= dc <= reach and wk > 0.0:  # (L itself, at 0, 0, is a stone)
+                    wk *= resp_e[rrow, DPOS[(dr + 2) * 5 + dc + 2]]
                 if wk > 0.0:
                     p = base + k
                     if x < wk:
@@ -1032,16 +1107,14 @@ def _draw(n, w, ci, wts, rows, rng, ov, rl, cl, fac, drow):
             p = _pick_in_row(wts, ci, base, n, x)
         if p >= 0:
             return p
-        # only rounding residue was left in this row: make it exact and draw again
-        s = 0.0
-        for k in range(n):
-            s += wts[ci, base + k]
-        rows[ci, r] = s
+        # only rounding residue was left in this row: make the sums exact and draw again
+        _rows_exact(n, w, wts, rows)
+        exact = True
 
 
 @njit(cache=True, _nrt=False)
-def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e, resp_tab,
-              resp_e, nak_tab, wexp, has_nak, wts, rows, rmark, stamp, caps, chk, fac,
+def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_id, pat3_e,
+              resp_tab, resp_e, nak_tab, wexp, has_nak, wts, rows, rmark, stamp, caps, chk,
               drow, qs, rcells, rlist, prow, pcol, nakm, nmark, doff, limit):
     """Draw and play rollout moves, keeping the weights exact, until two passes in a row or
     ``limit`` moves (one call per rollout: a call per move would copy the ~30 arrays each
@@ -1067,11 +1140,13 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
             kr = prow[ko]
             krow = rows[ci, kr]
             rows[ci, kr] = krow - kold
+            rows[ci, n] -= kold
             wts[ci, ko] = 0.0
-        ov = _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, fac, doff)
+        rrow = _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, doff, prow,
+                                pcol)
         rl = 0
         cl = 0
-        if ov:
+        if rrow >= 0:
             last = meta[M_LAST]
             rl = prow[last]
             cl = pcol[last]
@@ -1079,12 +1154,12 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
                 drow[i] = 0.0
             for j in range(12):
                 wq = wts[ci, qs[j]]
-                dr = DIAMOND_DR[j] + 2
-                drow[dr] += wq * fac[dr * 5 + DIAMOND_DC[j] + 2] - wq
-        p = _draw(n, w, ci, wts, rows, rng, ov, rl, cl, fac, drow)
+                drow[DIAMOND_DR[j] + 2] += wq * resp_e[rrow, j] - wq
+        p = _draw(n, w, ci, wts, rows, rng, rrow, rl, cl, resp_e, drow)
         if kact:
             wts[ci, ko] = kold
             rows[ci, kr] = krow
+            rows[ci, n] += kold
         if p == PASS:
             _pass(meta, c)
             continue
@@ -1125,8 +1200,16 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
             elif v == c:
                 minown = min(minown, libs[head[q]])
         _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
-        # the points whose features may have changed
-        nr = _add(color, rmark, st, rlist, 0, p)
+        # p holds a stone now: its weights go (no other stone has any)
+        r = prow[p]
+        rows[0, r] -= wts[0, p]
+        rows[1, r] -= wts[1, p]
+        rows[0, n] -= wts[0, p]
+        rows[1, n] -= wts[1, p]
+        wts[0, p] = 0.0
+        wts[1, p] = 0.0
+        # the empty points whose features may have changed
+        nr = 0
         for q in (p - w - 1, p - w, p - w + 1, p - 1, p + 1, p + w - 1, p + w, p + w + 1):
             nr = _add(color, rmark, st, rlist, nr, q)
         for i in range(ncap):
@@ -1136,10 +1219,10 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
         for i in range(nchk):
             t = chk[i]
             if color[t] != EMPTY:
-                nr = _add_libs(color, nxt, rmark, st, rlist, nr, w, head[t])
+                nr = _add_libs(color, nxt, libs, mark, meta, rmark, st, rlist, nr, w, head[t])
         hp = head[p]
         if libs[hp] <= 2 or minown <= 2:
-            nr = _add_libs(color, nxt, rmark, st, rlist, nr, w, hp)
+            nr = _add_libs(color, nxt, libs, mark, meta, rmark, st, rlist, nr, w, hp)
         if has_nak:
             # nakade factors change only in the regions the move touched: each captured
             # chain is an empty region now; the regions next to the move shrank or lost
@@ -1171,9 +1254,10 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
                 if was:
                     k = _region_size(color, mark, meta, w, e, rcells, NAKADE_MAX)
                 else:
-                    if _box_conn_at(color, w, e) >= 7:
+                    # the piece borders p, so it can only be an eye space of c's
+                    if not _eye_piece_maybe(color, w, e, opp):
                         continue
-                    k = _region_size(color, mark, meta, w, e, rcells, NAKADE_MAX, True)
+                    k = _eye_piece(color, mark, _stamp(meta), w, e, opp, rcells)
                     if k < NAKADE_MIN:
                         continue
                 if k > NAKADE_MAX:
@@ -1184,13 +1268,18 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e
                 _nakade_region(color, w, rcells, k, nak_tab, wexp, nakm, prow, pcol)
         for i in range(nr):
             q = rlist[i]
-            eb, ew = _base_pair(color, nxt, head, libs, mark, meta, w, q, pat3_e, wexp)
+            ib = _pat3_index(color, head, libs, w, q, BLACK)
+            eb, ew = _base_pair(color, nxt, head, libs, mark, meta, w, q, ib, pat3_id, pat3_e, wexp)
             if has_nak:
                 eb *= nakm[0, q]
                 ew *= nakm[1, q]
             r = prow[q]
-            rows[0, r] += eb - wts[0, q]
-            rows[1, r] += ew - wts[1, q]
+            d0 = eb - wts[0, q]
+            d1 = ew - wts[1, q]
+            rows[0, r] += d0
+            rows[1, r] += d1
+            rows[0, n] += d0
+            rows[1, n] += d1
             wts[0, q] = eb
             wts[1, q] = ew
     return p
@@ -1200,12 +1289,11 @@ def rollout_scratch(n):
     """Per-thread working arrays of the rollouts on an n x n board."""
     ww = (n + 2) * (n + 2)
     return (np.zeros((2, ww), dtype=np.float64),  # weights per colour (black, white) and point
-            np.zeros((2, n), dtype=np.float64),  # their row sums, board rows 0..N-1
+            np.zeros((2, n + 1), dtype=np.float64),  # their row sums (board rows 0..N-1), total
             np.zeros(ww, dtype=np.int64),  # stamp of the move that last recomputed a point
             np.zeros(1, dtype=np.int64),  # current stamp
             np.zeros(ww, dtype=np.int64),  # stones captured by the move
             np.zeros(4 * ww + 8, dtype=np.int64),  # stones whose chain's liberties to recompute
-            np.ones(25, dtype=np.float64),  # previous-move factors, (dr + 2) * 5 + dc + 2 from L
             np.zeros(5, dtype=np.float64),  # what they add to the rows L - 2 .. L + 2
             np.zeros(12, dtype=np.int64),  # diamond points around the previous move
             np.zeros(8, dtype=np.int64),  # eye-space points of a nakade feature
@@ -1222,11 +1310,11 @@ def rollout_scratch(n):
 def rollout_init(b, m, scr):
     """Fill the scratch weights for board b from scratch."""
     color, nxt, head, libs, csize, empt, eidx, mark, meta = b
-    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
-    (wts, rows, rmark, stamp, caps, chk, fac, drow, qs, cells, rcells, rlist, prow, pcol,
+    pat3_fi, pat3_id, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    (wts, rows, rmark, stamp, caps, chk, drow, qs, cells, rcells, rlist, prow, pcol,
      nakm, nmark, doff) = scr
-    _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, flags[1] != 0,
-             cells, wts, rows, nakm)
+    _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_id, pat3_e, nak_tab, wexp,
+             flags[1] != 0, cells, wts, rows, nakm)
 
 
 @njit(cache=True)
@@ -1234,12 +1322,12 @@ def rollout_step(b, rng, m, scr):
     """One rollout move on b (weights in scr must be current: ``rollout_init``). Returns
     the move played (PASS when the rollout had no move, or the game had ended)."""
     color, nxt, head, libs, csize, empt, eidx, mark, meta = b
-    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
-    (wts, rows, rmark, stamp, caps, chk, fac, drow, qs, cells, rcells, rlist, prow, pcol,
+    pat3_fi, pat3_id, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    (wts, rows, rmark, stamp, caps, chk, drow, qs, cells, rcells, rlist, prow, pcol,
      nakm, nmark, doff) = scr
-    return _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e,
+    return _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_id, pat3_e,
                      resp_tab, resp_e, nak_tab, wexp, flags[1] != 0, wts, rows, rmark, stamp,
-                     caps, chk, fac, drow, qs, rcells, rlist, prow, pcol, nakm, nmark,
+                     caps, chk, drow, qs, rcells, rlist, prow, pcol, nakm, nmark,
                      doff, 1)
 
 
@@ -1248,13 +1336,13 @@ def rollout_base_weights(b, m, out):
     """From scratch, for tests: out[0 / 1, p] = move-local rollout weight of point p for
     black / white (what the incremental rollout state holds)."""
     color, nxt, head, libs, csize, empt, eidx, mark, meta = b
-    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    pat3_fi, pat3_id, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
     n = meta[M_N]
-    rows = np.zeros((2, n))
+    rows = np.zeros((2, n + 1))
     cells = np.empty(16, dtype=np.int64)
     nakm = np.ones((3, out.shape[1]))
-    _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, flags[1] != 0,
-             cells, out, rows, nakm)
+    _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_id, pat3_e, nak_tab, wexp,
+             flags[1] != 0, cells, out, rows, nakm)
 
 
 @njit(cache=True)
@@ -1262,23 +1350,25 @@ def rollout_move_weights(b, m, out):
     """From scratch: the weight of every action (float64[N*N+1]; pass 0) in the next
     rollout draw for the side to move, previous-move features and ko included."""
     color, nxt, head, libs, csize, empt, eidx, mark, meta = b
-    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    pat3_fi, pat3_id, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
     n = meta[M_N]
     w = meta[M_W]
     c = meta[M_TOMOVE]
     scr_w = np.zeros((2, color.shape[0]))
-    rows = np.zeros((2, n))
+    rows = np.zeros((2, n + 1))
     cells = np.empty(16, dtype=np.int64)
-    _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, flags[1] != 0,
-             cells, scr_w, rows, np.ones((3, scr_w.shape[1])))
+    _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_id, pat3_e, nak_tab, wexp,
+             flags[1] != 0, cells, scr_w, rows, np.ones((3, scr_w.shape[1])))
     qs = np.empty(12, dtype=np.int64)
-    fac = np.ones(25)
     doff = DIAMOND_DR * w + DIAMOND_DC
-    if _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, fac, doff):
+    prow = np.arange(w * w) // w - 1
+    pcol = np.arange(w * w) % w - 1
+    rrow = _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, doff, prow, pcol)
+    if rrow >= 0:
         for j in range(12):
             q = qs[j]
             if q > 0:
-                scr_w[c - 1, q] *= fac[(DIAMOND_DR[j] + 2) * 5 + DIAMOND_DC[j] + 2]
+                scr_w[c - 1, q] *= resp_e[rrow, j]
     ko = meta[M_KO]
     if ko >= 0 and meta[M_KO_COLOR] == c:
         scr_w[c - 1, ko] = 0.0
@@ -1291,18 +1381,18 @@ def rollout_move_weights(b, m, out):
 @njit(cache=True)
 def _policy_playout(b, rng, komi, m, scr):
     color, nxt, head, libs, csize, empt, eidx, mark, meta = b
-    pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
-    (wts, rows, rmark, stamp, caps, chk, fac, drow, qs, cells, rcells, rlist, prow, pcol,
+    pat3_fi, pat3_id, pat3_e, resp_tab, resp_fi, resp_e, nak_tab, dia_tab, weights, wexp, flags = m
+    (wts, rows, rmark, stamp, caps, chk, drow, qs, cells, rcells, rlist, prow, pcol,
      nakm, nmark, doff) = scr
     has_nak = flags[1] != 0
     if meta[M_PASSES] >= 2:
         # a finished game is played on, so that its dead stones get captured
         meta[M_PASSES] = 0
     n = meta[M_N]
-    _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_e, nak_tab, wexp, has_nak, cells,
-             wts, rows, nakm)
-    _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_e, resp_tab,
-              resp_e, nak_tab, wexp, has_nak, wts, rows, rmark, stamp, caps, chk, fac,
+    _rp_init(color, nxt, head, libs, mark, empt, meta, pat3_id, pat3_e, nak_tab, wexp, has_nak,
+             cells, wts, rows, nakm)
+    _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_id, pat3_e, resp_tab,
+              resp_e, nak_tab, wexp, has_nak, wts, rows, rmark, stamp, caps, chk,
               drow, qs, rcells, rlist, prow, pcol, nakm, nmark, doff, 3 * n * n)
     return playout_score(b, komi)
 
@@ -1520,8 +1610,19 @@ def _build_arrays(model):
     for k in range(8):
         pat3_fi[var[:, k]] = idx
     e = np.where(pat3_fi >= 0, wexp[np.maximum(pat3_fi, 0)], 1.0) * playable_pat3()
-    # both players' weights side by side, indexed by black's view: one memory access per point
-    pat3_e = np.stack([e, e[swap_pat3(np.arange(PAT3_SIZE))]], axis=1).astype(np.float32)
+    # both players' weights side by side, indexed by black's view, and the same with the
+    # save-atari factor: the distinct rows in a small table behind a 2-byte index (a direct
+    # table of them would take 10 MB and would not stay in cache)
+    raw = np.arange(PAT3_SIZE)
+    ew = e[swap_pat3(raw)]
+    # an own chain (code 2) / an opponent chain (code 5, white's own) in atari next to the point
+    orth = [(raw >> (3 * k)) & 7 for k in range(4)]
+    atari_b = np.any([o == 2 for o in orth], axis=0)
+    atari_w = np.any([o == 5 for o in orth], axis=0)
+    pairs = np.stack([e, ew, np.where(atari_b, e * wexp[F_SAVE], 0.0),
+                      np.where(atari_w, ew * wexp[F_SAVE], 0.0)], axis=1)
+    pat3_e, pat3_id = np.unique(pairs, axis=0, return_inverse=True)
+    pat3_id = pat3_id.reshape(-1).astype(np.uint16 if len(pat3_e) <= 1 << 16 else np.int32)
     # response: rows of 12 positions per raw diamond code
     kr = model.keys["response"]
     var = _group_variants("response", kr).ravel()
@@ -1544,7 +1645,7 @@ def _build_arrays(model):
         tabs.append(hash_table(var, fis))
     flags = np.array([int(model.tree), int(len(model.keys["nakade"]) > 0), model.n_weights, 0],
                      dtype=np.int64)
-    return (pat3_fi, pat3_e, resp_tab, resp_fi, resp_e, tabs[0], tabs[1], vec, wexp, flags)
+    return (pat3_fi, pat3_id, pat3_e, resp_tab, resp_fi, resp_e, tabs[0], tabs[1], vec, wexp, flags)
 
 
 def save_rollout_model(model, path):

@@ -283,8 +283,10 @@ def test_incremental_weights_equal_recomputation_after_every_move(dense_model, n
             rollout_base_weights(b, m, ref)
             np.testing.assert_allclose(scr[0], ref, rtol=1e-12)
             rows = ref[:, (np.arange(n * n) // n + 1) * (n + 2) + np.arange(n * n) % n + 1]
-            np.testing.assert_allclose(scr[1], rows.reshape(2, n, n).sum(axis=2), rtol=1e-9,
-                                       atol=1e-9)
+            sums = rows.reshape(2, n, n).sum(axis=2)
+            # the running row sums and, in the last column, their total
+            np.testing.assert_allclose(scr[1][:, :n], sums, rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(scr[1][:, n], sums.sum(axis=1), rtol=1e-9, atol=1e-9)
     assert caps > 0  # captures happened
 
 
