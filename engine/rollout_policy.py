@@ -1208,10 +1208,14 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
         rows[1, n] -= wts[1, p]
         wts[0, p] = 0.0
         wts[1, p] = 0.0
-        # the empty points whose features may have changed
+        # the empty points whose features may have changed (the 8 around p first: they are
+        # distinct, so no check for repeats)
         nr = 0
         for q in (p - w - 1, p - w, p - w + 1, p - 1, p + 1, p + w - 1, p + w, p + w + 1):
-            nr = _add(color, rmark, st, rlist, nr, q)
+            if color[q] == EMPTY:
+                rmark[q] = st
+                rlist[nr] = q
+                nr += 1
         for i in range(ncap):
             s = caps[i]
             for q in (s - w - 1, s - w, s - w + 1, s - 1, s, s + 1, s + w - 1, s + w, s + w + 1):
@@ -1266,6 +1270,8 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
                     nmark[rcells[j]] = st
                     nr = _add(color, rmark, st, rlist, nr, rcells[j])
                 _nakade_region(color, w, rcells, k, nak_tab, wexp, nakm, prow, pcol)
+        t0 = 0.0
+        t1 = 0.0
         for i in range(nr):
             q = rlist[i]
             ib = _pat3_index(color, head, libs, w, q, BLACK)
@@ -1278,10 +1284,12 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
             d1 = ew - wts[1, q]
             rows[0, r] += d0
             rows[1, r] += d1
-            rows[0, n] += d0
-            rows[1, n] += d1
+            t0 += d0
+            t1 += d1
             wts[0, q] = eb
             wts[1, q] = ew
+        rows[0, n] += t0
+        rows[1, n] += t1
     return p
 
 
