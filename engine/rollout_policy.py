@@ -291,7 +291,8 @@ def _eye_piece_maybe(color, w, e, opp):
     It cannot be when an opponent stone borders the part of the region inside the box (a
     diagonal stone borders it when an orthogonal point beside it is empty), when 7 or more
     empty points of the box connect to e inside it, or when e has no empty neighbour (a
-    one-point region)."""
+    one-point region). The rest are flooded by ``_region_size`` with the opponent as its
+    stop."""
     v_n = color[e - w]
     v_w = color[e - 1]
     v_e = color[e + 1]
@@ -326,32 +327,6 @@ def _eye_piece_maybe(color, w, e, opp):
             return False
         k += d == EMPTY
     return k < 7
-
-
-@njit(cache=True, _nrt=False, inline="always")
-def _eye_piece(color, mark, st, w, e, opp, cells):
-    """Flood of e's empty region for ``_eye_piece_maybe``: its number of points (cells[:count]
-    the points), or 0 as soon as an opponent stone borders it or a (NAKADE_MAX + 1)-th point
-    shows. mark gets the stamp st on the points seen."""
-    cells[0] = e
-    mark[e] = st
-    cnt = 1
-    i = 0
-    while i < cnt:
-        s = cells[i]
-        i += 1
-        for t in (s - w, s - 1, s + 1, s + w):
-            v = color[t]
-            if v == EMPTY:
-                if mark[t] != st:
-                    if cnt == NAKADE_MAX:
-                        return 0
-                    mark[t] = st
-                    cells[cnt] = t
-                    cnt += 1
-            elif v == opp:
-                return 0
-    return cnt
 
 
 @njit(cache=True, inline="always")
@@ -611,7 +586,7 @@ def _nakade_shape(color, mark, meta, w, q, cells):
     when q's empty region has NAKADE_MIN..NAKADE_MAX points, all bordered by stones of one
     colour; (-1, 0) otherwise. cells (int64[>= NAKADE_MAX]) gets the region's points; the
     flood stamps the board's ``mark``."""
-    cnt = _region_size(color, mark, meta, w, q, cells, NAKADE_MAX)
+    cnt = _region_size(color, mark, meta, w, q, cells, NAKADE_MAX, 0)
     if cnt < NAKADE_MIN or cnt > NAKADE_MAX:
         return np.int64(-1), 0
     border = _region_border(color, w, cells, cnt)
@@ -645,10 +620,11 @@ def _region_border(color, w, cells, cnt):
     return border
 
 
-@njit(cache=True, _nrt=False)
-def _region_size(color, mark, meta, w, q, cells, cap):
+@njit(cache=True, _nrt=False, inline="always")
+def _region_size(color, mark, meta, w, q, cells, cap, stop):
     """Points of q's empty region, counted up to ``cap`` + 1 (the first ones, at most cap,
-    land in cells; the board's ``mark`` stamps the points seen)."""
+    land in cells; the board's ``mark`` stamps the points seen), or -1 as soon as a stone of
+    colour ``stop`` borders the region (0: no such stop)."""
     st = _stamp(meta)
     cells[0] = q
     mark[q] = st
@@ -666,6 +642,8 @@ def _region_size(color, mark, meta, w, q, cells, cap):
                     mark[t] = st
                     cells[cnt] = t
                     cnt += 1
+            elif v == stop:
+                return -1
     return cnt
 
 
@@ -1239,7 +1217,7 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
                 s = caps[i]
                 if nmark[s] == st:
                     continue
-                k = _region_size(color, mark, meta, w, s, rcells, NAKADE_MAX)
+                k = _region_size(color, mark, meta, w, s, rcells, NAKADE_MAX, 0)
                 for j in range(min(k, NAKADE_MAX)):
                     nmark[rcells[j]] = st
                 if k <= NAKADE_MAX:
@@ -1256,12 +1234,13 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
                 if color[e] != EMPTY or nmark[e] == st:
                     continue
                 if was:
-                    k = _region_size(color, mark, meta, w, e, rcells, NAKADE_MAX)
+                    k = _region_size(color, mark, meta, w, e, rcells, NAKADE_MAX, 0)
                 else:
                     # the piece borders p, so it can only be an eye space of c's
                     if not _eye_piece_maybe(color, w, e, opp):
                         continue
-                    k = _eye_piece(color, mark, _stamp(meta), w, e, opp, rcells)
+                    # flooded only until an opponent stone or a seventh point shows
+                    k = _region_size(color, mark, meta, w, e, rcells, NAKADE_MAX, opp)
                     if k < NAKADE_MIN:
                         continue
                 if k > NAKADE_MAX:
