@@ -1148,7 +1148,10 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
         # before the move: stones it captures, chains whose liberty class it may change
         ncap = 0
         nchk = 0
-        minown = 1 << 30
+        nr = 0
+        rmark[p] = st  # p gets a stone: never on the list
+        g0 = -1
+        g1 = -1
         h0 = -1
         h1 = -1
         h2 = -1
@@ -1176,7 +1179,15 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
                     chk[nchk] = q
                     nchk += 1
             elif v == c:
-                minown = min(minown, libs[head[q]])
+                h = head[q]
+                if libs[h] <= 2 and h != g0 and h != g1:
+                    # an own chain with 1 or 2 liberties joins p's chain, so its liberties
+                    # change class whatever the count after the move: listed now, from its
+                    # own stones (a chain with 3 or more keeps its class unless p's chain
+                    # ends with 2 or fewer, which the walk after the move covers)
+                    g1 = g0
+                    g0 = h
+                    nr = _add_libs(color, nxt, libs, mark, meta, rmark, st, rlist, nr, w, h)
         _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
         # p holds a stone now: its weights go (no other stone has any)
         r = prow[p]
@@ -1186,14 +1197,17 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
         rows[1, n] -= wts[1, p]
         wts[0, p] = 0.0
         wts[1, p] = 0.0
-        # the empty points whose features may have changed (the 8 around p first: they are
-        # distinct, so no check for repeats)
-        nr = 0
-        for q in (p - w - 1, p - w, p - w + 1, p - 1, p + 1, p + w - 1, p + w, p + w + 1):
-            if color[q] == EMPTY:
-                rmark[q] = st
-                rlist[nr] = q
-                nr += 1
+        # the empty points whose features may have changed (the 8 around p: distinct, so
+        # no check for repeats unless the list already has points)
+        if nr == 0:
+            for q in (p - w - 1, p - w, p - w + 1, p - 1, p + 1, p + w - 1, p + w, p + w + 1):
+                if color[q] == EMPTY:
+                    rmark[q] = st
+                    rlist[nr] = q
+                    nr += 1
+        else:
+            for q in (p - w - 1, p - w, p - w + 1, p - 1, p + 1, p + w - 1, p + w, p + w + 1):
+                nr = _add(color, rmark, st, rlist, nr, q)
         for i in range(ncap):
             s = caps[i]
             for q in (s - w - 1, s - w, s - w + 1, s - 1, s, s + 1, s + w - 1, s + w, s + w + 1):
@@ -1203,7 +1217,7 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
             if color[t] != EMPTY:
                 nr = _add_libs(color, nxt, libs, mark, meta, rmark, st, rlist, nr, w, head[t])
         hp = head[p]
-        if libs[hp] <= 2 or minown <= 2:
+        if libs[hp] <= 2:
             nr = _add_libs(color, nxt, libs, mark, meta, rmark, st, rlist, nr, w, hp)
         if has_nak:
             # nakade factors change only in the regions the move touched: each captured
