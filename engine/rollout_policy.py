@@ -1197,17 +1197,9 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
         rows[1, n] -= wts[1, p]
         wts[0, p] = 0.0
         wts[1, p] = 0.0
-        # the empty points whose features may have changed (the 8 around p: distinct, so
-        # no check for repeats unless the list already has points)
-        if nr == 0:
-            for q in (p - w - 1, p - w, p - w + 1, p - 1, p + 1, p + w - 1, p + w, p + w + 1):
-                if color[q] == EMPTY:
-                    rmark[q] = st
-                    rlist[nr] = q
-                    nr += 1
-        else:
-            for q in (p - w - 1, p - w, p - w + 1, p - 1, p + 1, p + w - 1, p + w, p + w + 1):
-                nr = _add(color, rmark, st, rlist, nr, q)
+        # the other empty points whose features may have changed
+        for q in (p - w - 1, p - w, p - w + 1, p - 1, p + 1, p + w - 1, p + w, p + w + 1):
+            nr = _add(color, rmark, st, rlist, nr, q)
         for i in range(ncap):
             s = caps[i]
             for q in (s - w - 1, s - w, s - w + 1, s - 1, s, s + 1, s + w - 1, s + w, s + w + 1):
