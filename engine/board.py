@@ -128,7 +128,16 @@ def copy_into(dst, src):
 
 # The per-move kernels take the board's arrays one by one rather than the tuple: unpacking
 # a tuple inside a hot loop costs Numba reference-count updates, which dominated playout
-# time. ``_nrt=False``: they never allocate.
+# time. ``_nrt=False``: they never allocate. Their hottest loads index through ``_u``.
+
+@njit(cache=True, inline="always")
+def _u(i):
+    """An index known to be >= 0, as unsigned. Numba adds a wrap-around for negative signed
+    indices to every load and store (3-4 instructions, on the critical path of chained loads
+    such as libs[head[q]]); an unsigned index has none. It made the rollouts about a fifth
+    faster. Only for indices that cannot be negative: -1 would read far out of bounds."""
+    return np.uint64(i)
+
 
 @njit(cache=True, inline="always")
 def _stamp(meta):
@@ -140,12 +149,12 @@ def _stamp(meta):
 @njit(cache=True, inline="always")
 def _empt_remove(empt, eidx, meta, p):
     """Take p off the empty-point list (the last entry moves into its place)."""
-    i = eidx[p]
+    i = eidx[_u(p)]
     last = meta[M_NEMPTY] - 1
-    q = empt[last]
-    empt[i] = q
-    eidx[q] = i
-    eidx[p] = -1
+    q = empt[_u(last)]
+    empt[_u(i)] = q
+    eidx[_u(q)] = i
+    eidx[_u(p)] = -1
     meta[M_NEMPTY] = last
 
 
@@ -153,8 +162,8 @@ def _empt_remove(empt, eidx, meta, p):
 def _empt_add(empt, eidx, meta, p):
     """Append p to the empty-point list."""
     k = meta[M_NEMPTY]
-    empt[k] = p
-    eidx[p] = k
+    empt[_u(k)] = p
+    eidx[_u(p)] = k
     meta[M_NEMPTY] = k + 1
 
 
@@ -222,30 +231,31 @@ def is_legal(b, p, c):
 
 @njit(cache=True, _nrt=False)
 def _remove_chain(color, nxt, head, libs, empt, eidx, meta, h):
-    """Remove the chain headed by h, giving liberties to the adjacent chains . Returns the stones removed."""
+    """Remove the chain headed by h, giving liberties to the adjacent chains. Returns the
+    stones removed."""
     w = meta[M_W]
-    dead = color[h]
+    dead = color[_u(h)]
     n = 0
     s = h
     while True:
-        color[s] = EMPTY
-        meta[M_HASH] ^= ZOBRIST[dead, s]
+        color[_u(s)] = EMPTY
+        meta[M_HASH] ^= ZOBRIST[_u(dead), _u(s)]
         _empt_add(empt, eidx, meta, s)
         h0 = -1
         h1 = -1
         h2 = -1
         for q in (s - w, s - 1, s + 1, s + w):
-            cq = color[q]
+            cq = color[_u(q)]
             if cq == EMPTY or cq == OFF or cq == dead:
                 continue
-            hq = head[q]
+            hq = head[_u(q)]
             new, h0, h1, h2 = _new_head(hq, h0, h1, h2)
             if new:
-                libs[hq] += 1
+                libs[_u(hq)] += 1
         n += 1
-        s2 = nxt[s]
-        nxt[s] = s
-        head[s] = s
+        s2 = nxt[_u(s)]
+        nxt[_u(s)] = s
+        head[_u(s)] = s
         s = s2
         if s == h:
             break
@@ -264,13 +274,13 @@ def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
     meta[M_TOMOVE] = opp
     meta[M_PASSES] = 0
 
-    color[p] = c
-    meta[M_HASH] ^= ZOBRIST[c, p]
+    color[_u(p)] = c
+    meta[M_HASH] ^= ZOBRIST[_u(c), _u(p)]
     _empt_remove(empt, eidx, meta, p)
-    head[p] = p
-    nxt[p] = p
-    csize[p] = 1
-    libs[p] = 0
+    head[_u(p)] = p
+    nxt[_u(p)] = p
+    csize[_u(p)] = 1
+    libs[_u(p)] = 0
 
     # one pass: empty neighbours, distinct own chains, opponent chains lose p (once each)
     nl = 0
@@ -285,11 +295,11 @@ def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
     captured = 0
     cap_point = -1
     for q in (p - w, p - 1, p + 1, p + w):
-        cq = color[q]
+        cq = color[_u(q)]
         if cq == EMPTY:
             nl += 1
         elif cq == c:
-            hq = head[q]
+            hq = head[_u(q)]
             if hq != o0 and hq != o1 and hq != o2:
                 if nown == 0:
                     o0 = hq
@@ -301,11 +311,11 @@ def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
                     o3 = hq
                 nown += 1
         elif cq == opp:
-            hq = head[q]
+            hq = head[_u(q)]
             new, x0, x1, x2 = _new_head(hq, x0, x1, x2)
             if new:
-                libs[hq] -= 1
-                if libs[hq] == 0:
+                libs[_u(hq)] -= 1
+                if libs[_u(hq)] == 0:
                     cap_point = hq
                     captured += _remove_chain(color, nxt, head, libs, empt, eidx, meta, hq)
     if captured > 0:
@@ -313,13 +323,13 @@ def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
         # counted as empty after its chain went)
         nl = 0
         for q in (p - w, p - 1, p + 1, p + w):
-            if color[q] == EMPTY:
+            if color[_u(q)] == EMPTY:
                 nl += 1
         if c == BLACK:
             meta[M_CAPB] += captured
         else:
             meta[M_CAPW] += captured
-    libs[p] = nl
+    libs[_u(p)] = nl
 
     if nown == 0:
         hp = p
@@ -328,30 +338,30 @@ def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
         hb = o0
         extra = 0
         for q in (p - w, p - 1, p + 1, p + w):
-            if color[q] != EMPTY:
+            if color[_u(q)] != EMPTY:
                 continue
             shared = False
             for r in (q - w, q - 1, q + 1, q + w):
-                if r != p and color[r] == c and head[r] == hb:
+                if r != p and color[_u(r)] == c and head[_u(r)] == hb:
                     shared = True
                     break
             if not shared:
                 extra += 1
-        libs[hb] = libs[hb] - 1 + extra
-        head[p] = hb
-        nxt[p] = nxt[hb]
-        nxt[hb] = p
-        csize[hb] += 1
+        libs[_u(hb)] = libs[_u(hb)] - 1 + extra
+        head[_u(p)] = hb
+        nxt[_u(p)] = nxt[_u(hb)]
+        nxt[_u(hb)] = p
+        csize[_u(hb)] += 1
         hp = hb
     else:
         # several chains join: the largest keeps its head and its liberty count, which
         # gains the liberties of p and of the smaller chains that it does not touch
         hb = o0
-        if csize[o1] > csize[hb]:
+        if csize[_u(o1)] > csize[_u(hb)]:
             hb = o1
-        if o2 != -1 and csize[o2] > csize[hb]:
+        if o2 != -1 and csize[_u(o2)] > csize[_u(hb)]:
             hb = o2
-        if o3 != -1 and csize[o3] > csize[hb]:
+        if o3 != -1 and csize[_u(o3)] > csize[_u(hb)]:
             hb = o3
         st = _stamp(meta)
         gained = 0
@@ -361,16 +371,16 @@ def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
             s = hq
             while True:
                 for r in (s - w, s - 1, s + 1, s + w):
-                    if color[r] == EMPTY and mark[r] != st:
-                        mark[r] = st
+                    if color[_u(r)] == EMPTY and mark[_u(r)] != st:
+                        mark[_u(r)] = st
                         touches = False
                         for t in (r - w, r - 1, r + 1, r + w):
-                            if color[t] == c and head[t] == hb:
+                            if color[_u(t)] == c and head[_u(t)] == hb:
                                 touches = True
                                 break
                         if not touches:
                             gained += 1
-                s = nxt[s]
+                s = nxt[_u(s)]
                 if s == hq:
                     break
         for hq in (np.int64(p), np.int64(o0), np.int64(o1), np.int64(o2), np.int64(o3)):
@@ -378,19 +388,19 @@ def _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c):
                 continue
             s = hq
             while True:
-                head[s] = hb
-                s = nxt[s]
+                head[_u(s)] = hb
+                s = nxt[_u(s)]
                 if s == hq:
                     break
-            t = nxt[hb]
-            nxt[hb] = nxt[hq]
-            nxt[hq] = t
-            csize[hb] += csize[hq]
-        libs[hb] = libs[hb] - 1 + gained
+            t = nxt[_u(hb)]
+            nxt[_u(hb)] = nxt[_u(hq)]
+            nxt[_u(hq)] = t
+            csize[_u(hb)] += csize[_u(hq)]
+        libs[_u(hb)] = libs[_u(hb)] - 1 + gained
         hp = hb
 
     # simple ko: a lone stone that captured exactly one stone and has one liberty
-    if captured == 1 and csize[hp] == 1 and libs[hp] == 1:
+    if captured == 1 and csize[_u(hp)] == 1 and libs[_u(hp)] == 1:
         meta[M_KO] = cap_point
         meta[M_KO_COLOR] = opp
     else:
@@ -560,20 +570,20 @@ def _libs_after(color, nxt, head, libs, mark, meta, p, c, enough):
     further than ``enough`` (``libs_after`` on the board's arrays, with an early stop)."""
     w = meta[M_W]
     st = _stamp(meta)
-    mark[p] = st
+    mark[_u(p)] = st
     n = 0
     k0 = -1
     k1 = -1
     k2 = -1
     k3 = -1
     for q in (p - w, p - 1, p + 1, p + w):
-        cq = color[q]
+        cq = color[_u(q)]
         if cq == EMPTY:
-            if mark[q] != st:
-                mark[q] = st
+            if mark[_u(q)] != st:
+                mark[_u(q)] = st
                 n += 1
-        elif cq == 3 - c and libs[head[q]] == 1:
-            hq = head[q]
+        elif cq == 3 - c and libs[_u(head[_u(q)])] == 1:
+            hq = head[_u(q)]
             if k0 == -1:
                 k0 = hq
             elif k1 == -1:
@@ -582,31 +592,31 @@ def _libs_after(color, nxt, head, libs, mark, meta, p, c, enough):
                 k2 = hq
             else:
                 k3 = hq
-            if mark[q] != st:
-                mark[q] = st
+            if mark[_u(q)] != st:
+                mark[_u(q)] = st
                 n += 1
     if n >= enough:
         return n
     for q in (p - w, p - 1, p + 1, p + w):
-        if color[q] == c:
-            h = head[q]
+        if color[_u(q)] == c:
+            h = head[_u(q)]
             s = h
             while True:
                 for r in (s - w, s - 1, s + 1, s + w):
-                    if mark[r] == st:
+                    if mark[_u(r)] == st:
                         continue
-                    cr = color[r]
+                    cr = color[_u(r)]
                     if cr == EMPTY:
-                        mark[r] = st
+                        mark[_u(r)] = st
                         n += 1
                     elif cr == 3 - c:
-                        hr = head[r]
+                        hr = head[_u(r)]
                         if hr == k0 or hr == k1 or hr == k2 or hr == k3:
-                            mark[r] = st
+                            mark[_u(r)] = st
                             n += 1
                 if n >= enough:
                     return n
-                s = nxt[s]
+                s = nxt[_u(s)]
                 if s == h:
                     break
     return n
@@ -658,7 +668,7 @@ def hash_after(b, p, c):
     libs = b[3]
     w = meta[M_W]
     opp = 3 - c
-    h ^= ZOBRIST[c, p]
+    h ^= ZOBRIST[_u(c), _u(p)]
     s0 = -1
     s1 = -1
     s2 = -1

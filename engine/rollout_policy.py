@@ -108,7 +108,8 @@ from numba import njit
 from engine import atomic
 from engine.board import (BLACK, EMPTY, OFF, PASS, SETUP_OK, WHITE, M_KO, M_KO_COLOR, M_LAST,
                           M_LAST2, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, _libs_after, _new_head,
-                          _pass, _play, _stamp, copy_into, is_legal, new_board, place_setup, play)
+                          _pass, _play, _stamp, _u, copy_into, is_legal, new_board, place_setup,
+                          play)
 from engine.mcts import batch_board, record_playout
 from engine.playout import _pick_in_row, _sum_row, playout_score
 from engine.rng import new_rng, rand_float
@@ -232,7 +233,7 @@ DIAG3_T = np.array([[0, 1, 2, 0], [0, 2, 1, 0]], dtype=np.int64)
 @njit(cache=True, inline="always")
 def _okey(color, head, libs, q):
     """Row index into ORTH_T: colour and capped liberties of point q."""
-    return (np.int64(color[q]) << 2) | min(np.int64(libs[head[q]]), 3)
+    return _u((np.int64(color[_u(q)]) << 2) | min(np.int64(libs[_u(head[_u(q)])]), 3))
 
 
 @njit(cache=True, inline="always")
@@ -245,13 +246,15 @@ def _state(color, head, libs, q, c):
 def _pat3_index(color, head, libs, w, p, c):
     """Raw 3x3 index of point p for player c: orthogonal codes N, W, E, S in bits 0..11,
     then 4096 * (NW + 3 NE + 9 SW + 27 SE) for the diagonal digits."""
-    ci = c - 1
-    return (ORTH_T[ci, _okey(color, head, libs, p - w)]
+    ci = _u(c - 1)
+    orth = (ORTH_T[ci, _okey(color, head, libs, p - w)]
             | (ORTH_T[ci, _okey(color, head, libs, p - 1)] << 3)
             | (ORTH_T[ci, _okey(color, head, libs, p + 1)] << 6)
-            | (ORTH_T[ci, _okey(color, head, libs, p + w)] << 9)
-            | ((DIAG3_T[ci, color[p - w - 1]] + 3 * DIAG3_T[ci, color[p - w + 1]]
-                + 9 * DIAG3_T[ci, color[p + w - 1]] + 27 * DIAG3_T[ci, color[p + w + 1]]) << 12))
+            | (ORTH_T[ci, _okey(color, head, libs, p + w)] << 9))
+    diag = (DIAG3_T[ci, _u(color[_u(p - w - 1)])] + 3 * DIAG3_T[ci, _u(color[_u(p - w + 1)])]
+            + 9 * DIAG3_T[ci, _u(color[_u(p + w - 1)])]
+            + 27 * DIAG3_T[ci, _u(color[_u(p + w + 1)])])
+    return orth | (diag << 12)
 
 
 @njit(cache=True, inline="always")
@@ -293,10 +296,10 @@ def _eye_piece_maybe(color, w, e, opp):
     empty points of the box connect to e inside it, or when e has no empty neighbour (a
     one-point region). The rest are flooded by ``_region_size`` with the opponent as its
     stop."""
-    v_n = color[e - w]
-    v_w = color[e - 1]
-    v_e = color[e + 1]
-    v_s = color[e + w]
+    v_n = color[_u(e - w)]
+    v_w = color[_u(e - 1)]
+    v_e = color[_u(e + 1)]
+    v_s = color[_u(e + w)]
     if v_n == opp or v_w == opp or v_e == opp or v_s == opp:
         return False
     n_ = v_n == EMPTY
@@ -307,22 +310,22 @@ def _eye_piece_maybe(color, w, e, opp):
     if k == 1:
         return False
     if n_ or w_:
-        d = color[e - w - 1]
+        d = color[_u(e - w - 1)]
         if d == opp:
             return False
         k += d == EMPTY
     if n_ or e_:
-        d = color[e - w + 1]
+        d = color[_u(e - w + 1)]
         if d == opp:
             return False
         k += d == EMPTY
     if w_ or s_:
-        d = color[e + w - 1]
+        d = color[_u(e + w - 1)]
         if d == opp:
             return False
         k += d == EMPTY
     if e_ or s_:
-        d = color[e + w + 1]
+        d = color[_u(e + w + 1)]
         if d == opp:
             return False
         k += d == EMPTY
@@ -614,7 +617,7 @@ def _region_border(color, w, cells, cnt):
     for i in range(cnt):
         s = cells[i]
         for t in (s - w, s - 1, s + 1, s + w):
-            v = color[t]
+            v = color[_u(t)]
             if v == BLACK or v == WHITE:
                 border |= v
     return border
@@ -627,20 +630,20 @@ def _region_size(color, mark, meta, w, q, cells, cap, stop):
     colour ``stop`` borders the region (0: no such stop)."""
     st = _stamp(meta)
     cells[0] = q
-    mark[q] = st
+    mark[_u(q)] = st
     cnt = 1
     i = 0
     while i < cnt:
         s = cells[i]
         i += 1
         for t in (s - w, s - 1, s + 1, s + w):
-            v = color[t]
+            v = color[_u(t)]
             if v == EMPTY:
-                if mark[t] != st:
+                if mark[_u(t)] != st:
                     if cnt == cap:
                         return cap + 1
-                    mark[t] = st
-                    cells[cnt] = t
+                    mark[_u(t)] = st
+                    cells[_u(cnt)] = t
                     cnt += 1
             elif v == stop:
                 return -1
@@ -860,7 +863,7 @@ def _base_pair(color, nxt, head, libs, mark, meta, w, q, ib, pat3_id, pat3_e, we
     """Rollout weights of the 3x3 and save-atari features of the empty point q, whose raw
     3x3 index for black is ib, for black and white (exp domain, 0 where rollouts never
     play); the nakade factor is kept apart."""
-    row = pat3_id[ib]
+    row = _u(pat3_id[_u(ib)])
     eb = pat3_e[row, 0]
     ew = pat3_e[row, 1]
     # with the save-atari factor; 0 when no chain of the player's in atari touches q
@@ -932,9 +935,9 @@ def _nakade_region(color, w, cells, cnt, nak_tab, wexp, nakm, prow, pcol):
 def _add(color, rmark, st, rlist, nr, q):
     """Put the empty point q on this move's recompute list once (stones have no weight, and
     the one that just got its stone is cleared by the caller); returns the new length."""
-    if color[q] == EMPTY and rmark[q] != st:
-        rmark[q] = st
-        rlist[nr] = q
+    if color[_u(q)] == EMPTY and rmark[_u(q)] != st:
+        rmark[_u(q)] = st
+        rlist[_u(nr)] = q
         return nr + 1
     return nr
 
@@ -945,18 +948,18 @@ def _add_libs(color, nxt, libs, mark, meta, rmark, st, rlist, nr, w, h):
     chain stops once all libs[h] of them were seen: a chain in atari is often done after a
     stone or two."""
     seen = _stamp(meta)
-    want = libs[h]
+    want = libs[_u(h)]
     found = 0
     s = h
     while True:
         for t in (s - w, s - 1, s + 1, s + w):
-            if color[t] == EMPTY and mark[t] != seen:
-                mark[t] = seen
+            if color[_u(t)] == EMPTY and mark[_u(t)] != seen:
+                mark[_u(t)] = seen
                 found += 1
                 nr = _add(color, rmark, st, rlist, nr, t)
         if found >= want:
             break
-        s = nxt[s]
+        s = nxt[_u(s)]
         if s == h:
             break
     return nr
@@ -1013,22 +1016,22 @@ def _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, doff, pro
     n = meta[M_N]
     w = meta[M_W]
     last = meta[M_LAST]
-    if last < 0 or color[last] == EMPTY:
+    if last < 0 or color[_u(last)] == EMPTY:
         return -1
-    rl = prow[last] + 1  # padded row and column
-    cl = pcol[last] + 1
+    rl = prow[_u(last)] + 1  # padded row and column
+    cl = pcol[_u(last)] + 1
     if 3 <= rl <= n - 2 and 3 <= cl <= n - 2:
         # the whole diamond is on the board: no bounds to check
         rcode = np.int64(0)
         for j in range(12):
             q = last + doff[j]
             qs[j] = q
-            rcode |= ORTH_T[c - 1, _okey(color, head, libs, q)] << (3 * j)
+            rcode |= ORTH_T[_u(c - 1), _okey(color, head, libs, q)] << (3 * j)
     else:
         rcode = _diamond_code_rc(color, head, libs, rl, cl, c, w, n, qs)
         for j in range(12):
             qs[j] = max(qs[j], 0)
-    rrow = _hslot(resp_tab, rcode | (np.int64(_lib_class(libs[head[last]])) << 36))
+    rrow = _hslot(resp_tab, rcode | (np.int64(_lib_class(libs[_u(head[_u(last)])])) << 36))
     if rrow < 0:
         rrow = resp_e.shape[0] - 1  # no response pattern: the neighbour factors alone
     return rrow
@@ -1044,7 +1047,7 @@ def _draw(n, w, ci, wts, rows, rng, rrow, rl, cl, resp_e, drow):
     ov = rrow >= 0
     exact = False
     while True:
-        total = rows[ci, n]
+        total = rows[ci, _u(n)]
         if ov:
             total += drow[0] + drow[1] + drow[2] + drow[3] + drow[4]
         if total <= 0.0:
@@ -1057,9 +1060,9 @@ def _draw(n, w, ci, wts, rows, rng, rrow, rl, cl, resp_e, drow):
         x = rand_float(rng) * total
         r = 0
         while r < n - 1:
-            v = rows[ci, r]
+            v = rows[ci, _u(r)]
             if ov and -2 <= r - rl <= 2:
-                v += drow[r - rl + 2]
+                v += drow[_u(r - rl + 2)]
             if v > 0.0:
                 if x < v:
                     break
@@ -1072,10 +1075,10 @@ def _draw(n, w, ci, wts, rows, rng, rrow, rl, cl, resp_e, drow):
             reach = 2 - abs(dr)
             p = -1
             for k in range(n):
-                wk = wts[ci, base + k]
+                wk = wts[ci, _u(base + k)]
                 dc = k - cl
                 if -reach <= dc <= reach and wk > 0.0:  # (L itself, at 0, 0, is a stone)
-                    wk *= resp_e[rrow, DPOS[(dr + 2) * 5 + dc + 2]]
+                    wk *= resp_e[_u(rrow), _u(DPOS[_u((dr + 2) * 5 + dc + 2)])]
                 if wk > 0.0:
                     p = base + k
                     if x < wk:
@@ -1107,37 +1110,37 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
         if (moves & 63) == 0:
             _rows_exact(n, w, wts, rows)  # no drift from the incremental row sums
         c = meta[M_TOMOVE]
-        ci = c - 1
+        ci = _u(c - 1)
         ko = meta[M_KO]
         kold = 0.0
         krow = 0.0
         kr = 0
-        kact = ko >= 0 and meta[M_KO_COLOR] == c and wts[ci, ko] > 0.0
+        kact = ko >= 0 and meta[M_KO_COLOR] == c and wts[ci, _u(ko)] > 0.0
         if kact:
-            kold = wts[ci, ko]
-            kr = prow[ko]
-            krow = rows[ci, kr]
-            rows[ci, kr] = krow - kold
-            rows[ci, n] -= kold
-            wts[ci, ko] = 0.0
+            kold = wts[ci, _u(ko)]
+            kr = prow[_u(ko)]
+            krow = rows[ci, _u(kr)]
+            rows[ci, _u(kr)] = krow - kold
+            rows[ci, _u(n)] -= kold
+            wts[ci, _u(ko)] = 0.0
         rrow = _diamond_factors(color, head, libs, meta, c, resp_tab, resp_e, qs, doff, prow,
                                 pcol)
         rl = 0
         cl = 0
         if rrow >= 0:
             last = meta[M_LAST]
-            rl = prow[last]
-            cl = pcol[last]
+            rl = prow[_u(last)]
+            cl = pcol[_u(last)]
             for i in range(5):
                 drow[i] = 0.0
             for j in range(12):
-                wq = wts[ci, qs[j]]
-                drow[DIAMOND_DR[j] + 2] += wq * resp_e[rrow, j] - wq
+                wq = wts[ci, _u(qs[j])]
+                drow[_u(DIAMOND_DR[j] + 2)] += wq * resp_e[_u(rrow), j] - wq
         p = _draw(n, w, ci, wts, rows, rng, rrow, rl, cl, resp_e, drow)
         if kact:
-            wts[ci, ko] = kold
-            rows[ci, kr] = krow
-            rows[ci, n] += kold
+            wts[ci, _u(ko)] = kold
+            rows[ci, _u(kr)] = krow
+            rows[ci, _u(n)] += kold
         if p == PASS:
             _pass(meta, c)
             continue
@@ -1149,38 +1152,38 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
         ncap = 0
         nchk = 0
         nr = 0
-        rmark[p] = st  # p gets a stone: never on the list
+        rmark[_u(p)] = st  # p gets a stone: never on the list
         g0 = -1
         g1 = -1
         h0 = -1
         h1 = -1
         h2 = -1
         for q in (p - w, p - 1, p + 1, p + w):
-            v = color[q]
+            v = color[_u(q)]
             if v == opp:
-                h = head[q]
-                lq = libs[h]
+                h = head[_u(q)]
+                lq = libs[_u(h)]
                 if lq == 1:
                     new, h0, h1, h2 = _new_head(h, h0, h1, h2)
                     if not new:
                         continue
                     s = h
                     while True:
-                        caps[ncap] = s
+                        caps[_u(ncap)] = s
                         ncap += 1
                         for t in (s - w, s - 1, s + 1, s + w):
-                            if color[t] == c and libs[head[t]] <= 2:
-                                chk[nchk] = t
+                            if color[_u(t)] == c and libs[_u(head[_u(t)])] <= 2:
+                                chk[_u(nchk)] = t
                                 nchk += 1
-                        s = nxt[s]
+                        s = nxt[_u(s)]
                         if s == h:
                             break
                 elif lq <= 3:
-                    chk[nchk] = q
+                    chk[_u(nchk)] = q
                     nchk += 1
             elif v == c:
-                h = head[q]
-                if libs[h] <= 2 and h != g0 and h != g1:
+                h = head[_u(q)]
+                if libs[_u(h)] <= 2 and h != g0 and h != g1:
                     # an own chain with 1 or 2 liberties joins p's chain, so its liberties
                     # change class whatever the count after the move: listed now, from its
                     # own stones (a chain with 3 or more keeps its class unless p's chain
@@ -1190,13 +1193,14 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
                     nr = _add_libs(color, nxt, libs, mark, meta, rmark, st, rlist, nr, w, h)
         _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
         # p holds a stone now: its weights go (no other stone has any)
-        r = prow[p]
-        rows[0, r] -= wts[0, p]
-        rows[1, r] -= wts[1, p]
-        rows[0, n] -= wts[0, p]
-        rows[1, n] -= wts[1, p]
-        wts[0, p] = 0.0
-        wts[1, p] = 0.0
+        up = _u(p)
+        r = _u(prow[up])
+        rows[0, r] -= wts[0, up]
+        rows[1, r] -= wts[1, up]
+        rows[0, _u(n)] -= wts[0, up]
+        rows[1, _u(n)] -= wts[1, up]
+        wts[0, up] = 0.0
+        wts[1, up] = 0.0
         # the other empty points whose features may have changed
         for q in (p - w - 1, p - w, p - w + 1, p - 1, p + 1, p + w - 1, p + w, p + w + 1):
             nr = _add(color, rmark, st, rlist, nr, q)
@@ -1206,38 +1210,38 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
                 nr = _add(color, rmark, st, rlist, nr, q)
         for i in range(nchk):
             t = chk[i]
-            if color[t] != EMPTY:
-                nr = _add_libs(color, nxt, libs, mark, meta, rmark, st, rlist, nr, w, head[t])
-        hp = head[p]
-        if libs[hp] <= 2:
+            if color[_u(t)] != EMPTY:
+                nr = _add_libs(color, nxt, libs, mark, meta, rmark, st, rlist, nr, w, head[_u(t)])
+        hp = head[_u(p)]
+        if libs[_u(hp)] <= 2:
             nr = _add_libs(color, nxt, libs, mark, meta, rmark, st, rlist, nr, w, hp)
         if has_nak:
             # nakade factors change only in the regions the move touched: each captured
             # chain is an empty region now; the regions next to the move shrank or lost
             # their one-colour border
             for i in range(ncap):
-                nakm[0, caps[i]] = 1.0
-                nakm[1, caps[i]] = 1.0
-                nakm[2, caps[i]] = 0.0
+                nakm[0, _u(caps[i])] = 1.0
+                nakm[1, _u(caps[i])] = 1.0
+                nakm[2, _u(caps[i])] = 0.0
             for i in range(ncap):
                 s = caps[i]
-                if nmark[s] == st:
+                if nmark[_u(s)] == st:
                     continue
                 k = _region_size(color, mark, meta, w, s, rcells, NAKADE_MAX, 0)
                 for j in range(min(k, NAKADE_MAX)):
-                    nmark[rcells[j]] = st
+                    nmark[_u(rcells[j])] = st
                 if k <= NAKADE_MAX:
                     _nakade_region(color, w, rcells, k, nak_tab, wexp, nakm, prow, pcol)
             # p was empty: if its region was an eye space, each piece the move leaves is at
             # most NAKADE_MAX - 1 points and is redone whole; a piece of a region that was
             # not one (flag 0 throughout, factors 1) needs work only if it is one now, so its
             # flood stops at the first sign that it is not
-            was = nakm[2, p] != 0.0
-            nakm[0, p] = 1.0
-            nakm[1, p] = 1.0
-            nakm[2, p] = 0.0
+            was = nakm[2, _u(p)] != 0.0
+            nakm[0, _u(p)] = 1.0
+            nakm[1, _u(p)] = 1.0
+            nakm[2, _u(p)] = 0.0
             for e in (p - w, p - 1, p + 1, p + w):
-                if color[e] != EMPTY or nmark[e] == st:
+                if color[_u(e)] != EMPTY or nmark[_u(e)] == st:
                     continue
                 if was:
                     k = _region_size(color, mark, meta, w, e, rcells, NAKADE_MAX, 0)
@@ -1252,7 +1256,7 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
                 if k > NAKADE_MAX:
                     continue
                 for j in range(k):
-                    nmark[rcells[j]] = st
+                    nmark[_u(rcells[j])] = st
                     nr = _add(color, rmark, st, rlist, nr, rcells[j])
                 _nakade_region(color, w, rcells, k, nak_tab, wexp, nakm, prow, pcol)
         t0 = 0.0
@@ -1261,20 +1265,21 @@ def _rp_moves(color, nxt, head, libs, csize, empt, eidx, mark, meta, rng, pat3_i
             q = rlist[i]
             ib = _pat3_index(color, head, libs, w, q, BLACK)
             eb, ew = _base_pair(color, nxt, head, libs, mark, meta, w, q, ib, pat3_id, pat3_e, wexp)
+            uq = _u(q)
             if has_nak:
-                eb *= nakm[0, q]
-                ew *= nakm[1, q]
-            r = prow[q]
-            d0 = eb - wts[0, q]
-            d1 = ew - wts[1, q]
+                eb *= nakm[0, uq]
+                ew *= nakm[1, uq]
+            r = _u(prow[uq])
+            d0 = eb - wts[0, uq]
+            d1 = ew - wts[1, uq]
             rows[0, r] += d0
             rows[1, r] += d1
             t0 += d0
             t1 += d1
-            wts[0, q] = eb
-            wts[1, q] = ew
-        rows[0, n] += t0
-        rows[1, n] += t1
+            wts[0, uq] = eb
+            wts[1, uq] = ew
+        rows[0, _u(n)] += t0
+        rows[1, _u(n)] += t1
     return p
 
 
