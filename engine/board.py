@@ -187,15 +187,15 @@ def _chains_allow(color, head, libs, w, p, c):
     """A neighbour makes c's move at the empty point p legal, ko aside: an empty point, an own
     chain with a liberty to spare, or an opponent chain in atari (captured)."""
     for q in (p - w, p - 1, p + 1, p + w):
-        cq = color[q]
+        cq = color[_u(q)]
         if cq == EMPTY:
             return True
         if cq == OFF:
             continue
         if cq == c:
-            if libs[head[q]] > 1:
+            if libs[_u(head[_u(q)])] > 1:
                 return True
-        elif libs[head[q]] == 1:
+        elif libs[_u(head[_u(q)])] == 1:
             return True
     return False
 
@@ -207,7 +207,7 @@ def _diagonals_hold(color, w, p, c):
     bad = 0
     edge = 0
     for q in (p - w - 1, p - w + 1, p + w - 1, p + w + 1):
-        cq = color[q]
+        cq = color[_u(q)]
         if cq == OFF:
             edge = 1
         elif cq == 3 - c:

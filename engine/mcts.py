@@ -87,7 +87,7 @@ import numpy as np
 from numba import njit
 
 from engine.board import (BLACK, PASS, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W,
-                          area_owner, area_score, copy_into, is_legal, play)
+                          _u, area_owner, area_score, copy_into, is_legal, play)
 from engine.playout import heuristic_priors, run_playout
 
 # tuple slots of a tree
@@ -246,14 +246,15 @@ def value_for(color, black_score):
 @njit(cache=True, inline="always")
 def node_q(tree, i, lam):
     """Q of node i (mover's view): lam-mix of value-net and rollout means; -1 without samples."""
-    nv = tree[T_NV][i]
-    nr = tree[T_NR][i]
+    u = _u(i)
+    nv = tree[T_NV][u]
+    nr = tree[T_NR][u]
     if nv > 0 and nr > 0:
-        return (1.0 - lam) * tree[T_WV][i] / nv + lam * tree[T_WR][i] / nr
+        return (1.0 - lam) * tree[T_WV][u] / nv + lam * tree[T_WR][u] / nr
     if nv > 0:
-        return tree[T_WV][i] / nv
+        return tree[T_WV][u] / nv
     if nr > 0:
-        return tree[T_WR][i] / nr
+        return tree[T_WR][u] / nr
     return -1.0
 
 
@@ -277,15 +278,17 @@ def select_child(tree, node, c_puct, fpu_reduction, fpu_value, lam, vl_weight):
     best = -1
     best_s = -1e300
     for j in range(f, f + m):
-        if flags[j] & F_DISABLED:
+        u = _u(j)
+        if flags[u] & F_DISABLED:
             continue
-        nj = n[j]
+        nj = n[u]
         q = node_q(tree, j, lam) if nj > 0 else fpu
-        neff = nj + vl_weight * vl[j]
-        if vl[j] > 0:
+        vj = vl[u]
+        neff = nj + vl_weight * vj
+        if vj > 0:
             # in-flight simulations count as lost visits
             q = q * nj / neff
-        s = q + c_puct * prior[j] * sq / (1.0 + neff)
+        s = q + c_puct * prior[u] * sq / (1.0 + neff)
         if s > best_s:
             best_s = s
             best = j
@@ -306,8 +309,8 @@ def _release_path(tree, node):
     parent = tree[T_PARENT]
     x = node
     while x >= 0:
-        vl[x] -= 1
-        x = parent[x]
+        vl[_u(x)] -= 1
+        x = parent[_u(x)]
 
 
 @njit(cache=True, nogil=True)
@@ -453,18 +456,19 @@ def expand_and_backup(tree, boards, leaf, expand, terminal, count, priors, value
         r = flip(r)
         x = node
         while x >= 0:
-            vl[x] -= 1
-            n[x] += 1
+            u = _u(x)
+            vl[u] -= 1
+            n[u] += 1
             if add_v:
-                nv[x] += 1
-                wv[x] += v
+                nv[u] += 1
+                wv[u] += v
             if add_r:
-                nr[x] += 1
-                wr[x] += r
-                ws[x] += s
+                nr[u] += 1
+                wr[u] += r
+                ws[u] += s
             v = flip(v)
             r = flip(r)
-            x = parent[x]
+            x = parent[u]
 
 
 @njit(cache=True, nogil=True)

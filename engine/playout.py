@@ -63,7 +63,7 @@ from numba import njit
 from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, M_KO, M_KO_COLOR, M_LAST, M_LAST2,
                           M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, area_owner, area_score,
                           copy_board, copy_into, is_eye, is_legal, _chains_allow,
-                          _diagonals_hold, _libs_after, _new_head, _pass, _play)
+                          _diagonals_hold, _libs_after, _new_head, _pass, _play, _u)
 from engine.rng import rand_below, rand_float
 
 MODE_LIGHT = 0
@@ -248,14 +248,14 @@ def _swap_colors(x):
 @njit(cache=True, inline="always")
 def _code_black(color, w, p):
     """Pattern code of p for black to move."""
-    return (np.int32(color[p - w - 1])
-            | (np.int32(color[p - w]) << 2)
-            | (np.int32(color[p - w + 1]) << 4)
-            | (np.int32(color[p - 1]) << 6)
-            | (np.int32(color[p + 1]) << 8)
-            | (np.int32(color[p + w - 1]) << 10)
-            | (np.int32(color[p + w]) << 12)
-            | (np.int32(color[p + w + 1]) << 14))
+    return (np.int32(color[_u(p - w - 1)])
+            | (np.int32(color[_u(p - w)]) << 2)
+            | (np.int32(color[_u(p - w + 1)]) << 4)
+            | (np.int32(color[_u(p - 1)]) << 6)
+            | (np.int32(color[_u(p + 1)]) << 8)
+            | (np.int32(color[_u(p + w - 1)]) << 10)
+            | (np.int32(color[_u(p + w)]) << 12)
+            | (np.int32(color[_u(p + w + 1)]) << 14))
 
 
 @njit(cache=True, inline="always")
@@ -276,10 +276,10 @@ def pattern_code(b, p, c):
 def _ok(color, head, libs, w, p, c, ko, koc):
     """Legal for c (simple ko) and not an own real single-point eye (``is_eye``): the light
     playout test, reading each neighbour once."""
-    cn = color[p - w]
-    cw = color[p - 1]
-    ce = color[p + 1]
-    cs = color[p + w]
+    cn = color[_u(p - w)]
+    cw = color[_u(p - 1)]
+    ce = color[_u(p + 1)]
+    cs = color[_u(p + w)]
     if cn == EMPTY or cw == EMPTY or ce == EMPTY or cs == EMPTY:
         return True
     if p == ko and c == koc:
@@ -300,12 +300,12 @@ def light_ok(b, p, c):
 @njit(cache=True, inline="always")
 def _swap_out(empt, eidx, k, m):
     """Exchange empty-list entries k and m (m is the new end of the live candidate range)."""
-    p = empt[k]
-    q = empt[m]
-    empt[k] = q
-    eidx[q] = k
-    empt[m] = p
-    eidx[p] = m
+    p = empt[_u(k)]
+    q = empt[_u(m)]
+    empt[_u(k)] = q
+    eidx[_u(q)] = k
+    empt[_u(m)] = p
+    eidx[_u(p)] = m
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -320,7 +320,7 @@ def _random_move(color, nxt, head, libs, csize, empt, eidx, mark, meta, c, rng, 
     m = meta[M_NEMPTY]
     while m > 0:
         k = rand_below(rng, m)
-        p = empt[k]
+        p = empt[_u(k)]
         if _ok(color, head, libs, w, p, c, ko, koc):
             if not (careful
                     and _self_atari(color, nxt, head, libs, csize, mark, meta, p, c,
@@ -355,16 +355,16 @@ def _self_atari(color, nxt, head, libs, csize, mark, meta, p, c, minsize):
     h1 = -1
     h2 = -1
     for q in (p - w, p - 1, p + 1, p + w):
-        cq = color[q]
+        cq = color[_u(q)]
         if cq == EMPTY:
             ne += 1
         elif cq == c:
-            hq = head[q]
-            if libs[hq] >= 3:
+            hq = head[_u(q)]
+            if libs[_u(hq)] >= 3:
                 return False
             new, h0, h1, h2 = _new_head(hq, h0, h1, h2)
             if new:
-                size += csize[hq]
+                size += csize[_u(hq)]
     if ne >= 2 or size < minsize:
         return False
     return _libs_after(color, nxt, head, libs, mark, meta, p, c, 2) < 2
@@ -376,9 +376,9 @@ def _chain_liberty(color, nxt, w, h):
     s = h
     while True:
         for q in (s - w, s - 1, s + 1, s + w):
-            if color[q] == EMPTY:
+            if color[_u(q)] == EMPTY:
                 return q
-        s = nxt[s]
+        s = nxt[_u(s)]
         if s == h:
             break
     return -1
@@ -407,10 +407,10 @@ def _capture_move(color, nxt, head, libs, meta, c, last, last2, rng):
     pick = -1
     for q in (last, last - w, last - 1, last + 1, last + w,
               last2 - w, last2 - 1, last2 + 1, last2 + w):
-        if q < 0 or color[q] != opp:
+        if q < 0 or color[_u(q)] != opp:
             continue
-        h = head[q]
-        if libs[h] != 1:
+        h = head[_u(q)]
+        if libs[_u(h)] != 1:
             continue
         lib = _chain_liberty(color, nxt, w, h)
         if lib == ko and c == koc:
@@ -430,20 +430,20 @@ def _save_move(color, nxt, head, libs, csize, mark, meta, c, last, rng):
     found = 0
     pick = -1
     for q in (last - w, last - 1, last + 1, last + w):
-        if color[q] != c:
+        if color[_u(q)] != c:
             continue
-        h = head[q]
-        if libs[h] != 1:
+        h = head[_u(q)]
+        if libs[_u(h)] != 1:
             continue
         # capture an adjacent opponent chain in atari
         s = h
         while True:
             for r in (s - w, s - 1, s + 1, s + w):
-                if color[r] == opp and libs[head[r]] == 1:
-                    lib = _chain_liberty(color, nxt, w, head[r])
+                if color[_u(r)] == opp and libs[_u(head[_u(r)])] == 1:
+                    lib = _chain_liberty(color, nxt, w, head[_u(r)])
                     if not (lib == ko and c == koc):
                         found, pick = _reservoir(rng, found, pick, lib)
-            s = nxt[s]
+            s = nxt[_u(s)]
             if s == h:
                 break
         # extend
@@ -466,7 +466,7 @@ def _pattern_move(color, nxt, head, libs, csize, mark, meta, pat3, c, last, rng)
     pick = -1
     for q in (last - w - 1, last - w, last - w + 1, last - 1, last + 1, last + w - 1,
               last + w, last + w + 1):
-        if color[q] != EMPTY:
+        if color[_u(q)] != EMPTY:
             continue
         if pat3[_code(color, w, q, c)] == 0:
             continue
@@ -487,7 +487,7 @@ def _choose_heuristic(color, nxt, head, libs, csize, empt, eidx, mark, meta, pat
         p = _capture_move(color, nxt, head, libs, meta, c, max(last, 0), max(last2, 0), rng)
         if p >= 0:
             return p
-    if last >= 0 and color[last] == 3 - c:
+    if last >= 0 and color[_u(last)] == 3 - c:
         if rand_float(rng) < P_SAVE:
             p = _save_move(color, nxt, head, libs, csize, mark, meta, c, last, rng)
             if p >= 0:
@@ -712,10 +712,10 @@ def playout_score(b, komi):
     w = meta[M_W]
     s = 0
     for i in range(meta[M_NEMPTY]):
-        p = empt[i]
+        p = empt[_u(i)]
         touch = 0
         for q in (p - w, p - 1, p + 1, p + w):
-            cq = color[q]
+            cq = color[_u(q)]
             if cq == EMPTY:
                 return area_score(b, komi)
             if cq != OFF:
@@ -725,7 +725,7 @@ def playout_score(b, komi):
         elif touch == WHITE:
             s -= 1
     for i in range(color.shape[0]):
-        v = color[i]
+        v = color[_u(i)]
         if v == BLACK:
             s += 1
         elif v == WHITE:
