@@ -706,12 +706,23 @@ class MCTSPlayer(Player):
             seconds = budget.seconds
             if seconds is not None:
                 seconds = max(0.0, seconds - (time.perf_counter() - t0))
-            s.run(visits=budget.visits, seconds=seconds, on_info=on_info)
+            reported = []
+
+            def report(infos, ownership):
+                reported.append(True)
+                on_info(infos, ownership)
+
+            s.run(visits=budget.visits, seconds=seconds,
+                  on_info=report if on_info is not None else None)
             if not s.ranked() and s._root_children():
                 # the clock ran out before any move got a visit (a slow first move: loading
                 # networks, compiling): a few simulations beat answering pass on an open board
                 s.run(visits=max(1, self.config.batch_size), early_stop=False)
             ranked = s.ranked()
+            if on_info is not None and not reported and ranked:
+                # a search shorter than one report interval still shows its analysis once
+                # (genmove_analyze: a GUI expects an info line before the move)
+                on_info(s.infos(), None)
             if not ranked:
                 return PASS
             cfg = self.config

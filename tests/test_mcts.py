@@ -5,6 +5,7 @@ Q values are exact; play is checked with real rollouts on 5x5 and 7x7 positions 
 diagrams. Every search is seeded.
 """
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -358,6 +359,26 @@ def test_early_stop_when_the_best_move_is_settled():
     p = rollout_player(early_stop=True)
     assert format_vertex(p.genmove(st, BLACK, Budget(visits=3000)), 5) == "B2"
     assert p.search.sims < 3000
+
+
+class SlowFirstEvaluator(UniformEvaluator):
+    """A first evaluation slower than the whole move budget, as a cold start (loading a
+    network, compiling kernels) makes it."""
+
+    def evaluate(self, batch):
+        if self.calls == 0:
+            time.sleep(0.3)
+        super().evaluate(batch)
+
+
+def test_genmove_reports_once_when_the_first_step_outlasts_the_budget():
+    st = state_from_diagram(RACE, to_move=BLACK, komi=0.5)
+    p = MCTSPlayer(SearchConfig(batch_size=4, seed=1, early_stop=False), SlowFirstEvaluator())
+    reports = []
+    move = p.genmove(st, BLACK, Budget(seconds=0.1), lambda infos, own: reports.append(infos))
+    assert move != PASS and p.search.sims < 20  # the clock ran out during the root's step
+    assert len(reports) == 1  # one report, after the search: genmove_analyze shows a line
+    assert reports[0] and move in [i.move for i in reports[0]]
 
 
 def test_analyze_reports_until_stopped():
