@@ -8,11 +8,13 @@
 
 CPU by default with ``--threads`` torch threads (default 2); ``--device cuda`` when available.
 In float32 on the CPU both go through the evaluator's inference graph
-(``nets.evaluator.inference_graph``) unless ``--eager`` asks for the eager module.
+(``nets.evaluator.inference_graph``) unless ``--eager`` asks for the eager module;
+``--precision int8`` runs the int8 graph of ``nets.quantize``.
 Figures depend on what else runs on the machine: report the load next to them.
 
     .venv/bin/python bench/bench_nets.py [--net b6c64] [--seconds 3] [--visits 800] [--precision auto]
         [--eager]
+    .venv/bin/python bench/bench_nets.py --sizes 19 --batches 8 32 --precision int8
 """
 import argparse
 import os
@@ -26,6 +28,7 @@ from engine.search import MCTSPlayer, SearchConfig
 from nets.evaluator import (PRECISIONS, NetEvaluator, cpu_has_native_bf16, inference_graph,
                             resolve_precision)
 from nets.features import PLANES
+from nets.quantize import int8_graph
 from nets.resnet import NetConfig, build_net, count_parameters
 
 
@@ -35,6 +38,8 @@ def forward_rate(net, n, batch, seconds, device, precision="fp32", graph=True):
     autocast when asked)."""
     use_graph = graph and device.type == "cpu" and precision == "fp32"
     run = inference_graph(net, n) if use_graph else None
+    if precision == "int8":
+        run = int8_graph(net, n)
     x = torch.randn(batch, PLANES, n, n, device=device)
     if run is None:
         def run(x):
@@ -105,7 +110,7 @@ def main():
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, precision {precision}"
           f" (native bf16 on this CPU: {cpu_has_native_bf16()}), "
-          f"{'inference graph' if graph else 'eager module'}")
+          f"{'int8 graph' if precision == 'int8' else 'inference graph' if graph else 'eager module'}")
     nets = {}
     for n in args.sizes:
         torch.manual_seed(0)

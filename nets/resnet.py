@@ -201,6 +201,11 @@ class AlphaZeroNet(nn.Module):
         if x.dim() != 4 or x.shape[1:] != (self.config.in_planes, n, n):
             raise ValueError(f"expected input [B, {self.config.in_planes}, {n}, {n}], "
                              f"got {list(x.shape)}")
+        return self.outputs(x)
+
+    def outputs(self, x, with_owner=True):
+        """``forward`` without the input check (so that it traces symbolically, as
+        ``nets.quantize`` needs); ``with_owner=False`` leaves the ownership head out."""
         h = F.relu(self.stem_bn(self.stem_conv(x)))  # [B, C, N, N]
         h = self.tower(h)  # [B, C, N, N]
         if self.tower_bn is not None:
@@ -211,7 +216,7 @@ class AlphaZeroNet(nn.Module):
         v = F.relu(self.value_fc1(v.flatten(1)))  # [B, value_hidden]
         value = torch.tanh(self.value_fc2(v)).squeeze(1)  # [B]
         owner = None
-        if self.owner_conv is not None:
+        if self.owner_conv is not None and with_owner:
             owner = torch.tanh(self.owner_conv(h)).flatten(1)  # [B, N*N]
         return policy, value, owner
 

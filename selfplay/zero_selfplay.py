@@ -104,7 +104,7 @@ class SelfPlayConfig(Config):
     random_symmetry: bool = True  # each network evaluation under a random board symmetry
     seed: int = 0  # seed of everything random in the run
     name_prefix: str = "game"  # file names: <prefix>-s<seed>-<game index>
-    precision: str = "fp32"  # forward pass: fp32, bf16, or auto (bf16 where native; nets.evaluator)
+    precision: str = "fp32"  # forward pass: fp32, bf16, int8 (CPU), or auto (bf16 where native; nets.evaluator)
 
     def __post_init__(self):
         check(type(self).__name__, [

@@ -258,6 +258,56 @@ def test_bf16_forward_pass_stays_close_to_float32():
     assert not np.array_equal(p16, p32)  # bf16 really ran
 
 
+def test_int8_shipped_network_stays_close_to_float32_and_leaves_the_model_alone():
+    from nets.quantize import calibration_planes
+    model, _, _, _ = load_checkpoint("nets/weights/zero-9x9-b4c32.pt")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    exact = NetEvaluator(model, 9, device="cpu", random_symmetry=False)
+    fast = NetEvaluator(model, 9, device="cpu", random_symmetry=False, precision="int8")
+    assert (exact.precision, fast.precision) == ("fp32", "int8") and fast.graph is not None
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    # positions the calibration did not see (another seed), and an opening
+    x = calibration_planes(9, positions=64, seed=5)
+    p32, v32 = exact.forward(x)
+    p8, v8 = fast.forward(x)
+    assert p8.shape == p32.shape and np.allclose(p8.sum(axis=1), 1.0, atol=1e-4)
+    kl = (p32 * (np.log(p32 + 1e-12) - np.log(p8 + 1e-12))).sum(axis=1)
+    assert kl.mean() < 0.02 and np.abs(v8 - v32).mean() < 0.03
+    assert (p8.argmax(1) == p32.argmax(1)).mean() > 0.6
+    assert not np.array_equal(p8, p32)  # int8 really ran
+    state = play_game(9, ["E5", "C3"])
+    q32, w32 = exact.evaluate_states([state])
+    q8, w8 = fast.evaluate_states([state])
+    assert abs(float(w8[0]) - float(w32[0])) < 0.05
+
+
+@pytest.mark.parametrize("kind", BLOCK_KINDS)
+def test_int8_graph_of_every_block_kind_follows_the_float32_graph(kind):
+    from nets.evaluator import inference_graph
+    from nets.quantize import calibration_planes, int8_graph
+    torch.manual_seed(1)
+    cfg = NetConfig(board_size=7, blocks=3, channels=8, block_kind=kind, value_hidden=16,
+                    ownership=True, global_pooling=(kind in ("classic", "bottleneck")))
+    net = build_net(cfg).eval()
+    graph = int8_graph(net, 7)
+    assert graph is not None
+    x = torch.from_numpy(calibration_planes(7, positions=24, seed=9))
+    with torch.inference_mode():
+        q_logits, q_value = graph(x)
+        logits, value = inference_graph(net, 7)(x)
+    assert q_logits.shape == (24, 50) and q_value.shape == (24,)
+    assert (q_logits - logits).abs().max() < 0.05 and (q_value - value).abs().max() < 0.05
+
+
+def test_int8_is_cpu_only_and_for_the_engines_network():
+    from nets import evaluator
+    assert evaluator.resolve_precision("int8", torch.device("cpu")) == "int8"
+    with pytest.raises(ValueError, match="CPU only"):
+        evaluator.resolve_precision("int8", torch.device("cuda"))
+    with pytest.raises(ValueError, match="AlphaZeroNet"):
+        NetEvaluator(OwnStonesNet(), 9, device="cpu", precision="int8")
+
+
 @pytest.mark.parametrize("kind", BLOCK_KINDS)
 def test_inference_graph_gives_the_eager_outputs_at_any_batch_size(kind):
     from nets.evaluator import inference_graph
@@ -321,7 +371,7 @@ def test_players_take_the_precision_option(tmp_path):
     ckpt = str(tmp_path / "tiny9.pt")
     net = tiny(9)
     save_checkpoint(ckpt, net, net.config, 0)
-    for precision in ("fp32", "bf16"):
+    for precision in ("fp32", "bf16", "int8"):
         player = make_player("zero", weights=ckpt, precision=precision, visits=8)
         assert player.search.evaluator.precision == precision
         state = GameState(9)
