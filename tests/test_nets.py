@@ -259,8 +259,9 @@ def test_bf16_forward_pass_stays_close_to_float32():
 
 
 def test_int8_shipped_network_stays_close_to_float32_and_leaves_the_model_alone():
+    from nets import shipped_weights
     from nets.quantize import calibration_planes
-    model, _, _, _ = load_checkpoint("nets/weights/zero-9x9-b4c32.pt")
+    model, _, _, _ = load_checkpoint(shipped_weights(9))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     exact = NetEvaluator(model, 9, device="cpu", random_symmetry=False)
     fast = NetEvaluator(model, 9, device="cpu", random_symmetry=False, precision="int8")
