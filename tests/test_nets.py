@@ -300,13 +300,25 @@ def test_int8_graph_of_every_block_kind_follows_the_float32_graph(kind):
     assert (q_logits - logits).abs().max() < 0.05 and (q_value - value).abs().max() < 0.05
 
 
-def test_int8_is_cpu_only_and_for_the_engines_network():
-    from nets import evaluator
+def test_int8_is_cpu_only_and_for_the_engines_network(monkeypatch, caplog):
+    from nets import evaluator, quantize
     assert evaluator.resolve_precision("int8", torch.device("cpu")) == "int8"
     with pytest.raises(ValueError, match="CPU only"):
         evaluator.resolve_precision("int8", torch.device("cuda"))
     with pytest.raises(ValueError, match="AlphaZeroNet"):
         NetEvaluator(OwnStonesNet(), 9, device="cpu", precision="int8")
+
+    def no_fx(*args, **kwargs):
+        raise RuntimeError("no quantization backend")
+
+    # a PyTorch that cannot quantize: the log says so and float32 runs
+    import torch.ao.quantization.quantize_fx as fx
+    monkeypatch.setattr(fx, "prepare_fx", no_fx)
+    with caplog.at_level("WARNING"):
+        ev = NetEvaluator(tiny(9).eval(), 9, device="cpu", precision="int8")
+    assert ev.precision == "fp32" and ev.graph is not None
+    assert "int8 graph unavailable" in caplog.text and "running in float32" in caplog.text
+    assert quantize.int8_graph(tiny(9).eval(), 9) is None
 
 
 @pytest.mark.parametrize("kind", BLOCK_KINDS)
