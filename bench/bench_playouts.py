@@ -24,7 +24,9 @@ from engine.playout import MODES, default_pattern_weights, flat_mc_move, run_pla
 from engine.rng import new_rng
 
 
-@njit(cache=True)
+# Not cached on purpose: numba's cache would keep a stale copy of the playout code after
+# engine/playout.py or engine/board.py changes (it checks only this file's timestamp).
+@njit
 def _loop(b, b0, rng, k, mode, komi, pat_weights):
     """k playouts from b0; returns the playout moves played (passes included)."""
     moves = 0

@@ -140,6 +140,12 @@ def _u(i):
 
 
 @njit(cache=True, inline="always")
+def _orth_colors(color, w, p):
+    """Colours of the orthogonal neighbours of point p: (north, west, east, south)."""
+    return color[_u(p - w)], color[_u(p - 1)], color[_u(p + 1)], color[_u(p + w)]
+
+
+@njit(cache=True, inline="always")
 def _stamp(meta):
     """A fresh stamp for ``mark`` (flood fills, de-duplication)."""
     meta[M_STAMP] += 1

@@ -63,7 +63,8 @@ from numba import njit
 from engine.board import (BLACK, EMPTY, OFF, PASS, WHITE, M_KO, M_KO_COLOR, M_LAST, M_LAST2,
                           M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, area_owner, area_score,
                           copy_board, copy_into, is_eye, is_legal, _chains_allow,
-                          _diagonals_hold, _libs_after, _new_head, _pass, _play, _u)
+                          _diagonals_hold, _libs_after, _new_head, _orth_colors, _pass, _play,
+                          _u)
 from engine.rng import rand_below, rand_float
 
 MODE_LIGHT = 0
@@ -276,10 +277,7 @@ def pattern_code(b, p, c):
 def _ok(color, head, libs, w, p, c, ko, koc):
     """Legal for c (simple ko) and not an own real single-point eye (``is_eye``): the light
     playout test, reading each neighbour once."""
-    cn = color[_u(p - w)]
-    cw = color[_u(p - 1)]
-    ce = color[_u(p + 1)]
-    cs = color[_u(p + w)]
+    cn, cw, ce, cs = _orth_colors(color, w, p)
     if cn == EMPTY or cw == EMPTY or ce == EMPTY or cs == EMPTY:
         return True
     if p == ko and c == koc:

@@ -108,8 +108,8 @@ from numba import njit
 from engine import atomic
 from engine.board import (BLACK, EMPTY, OFF, PASS, SETUP_OK, WHITE, M_KO, M_KO_COLOR, M_LAST,
                           M_LAST2, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W, _libs_after, _new_head,
-                          _pass, _play, _stamp, _u, copy_into, is_legal, new_board, place_setup,
-                          play)
+                          _orth_colors, _pass, _play, _stamp, _u, copy_into, is_legal,
+                          new_board, place_setup, play)
 from engine.mcts import batch_board, record_playout
 from engine.playout import _pick_in_row, _sum_row, playout_score
 from engine.rng import new_rng, rand_float
@@ -296,10 +296,7 @@ def _eye_piece_maybe(color, w, e, opp):
     empty points of the box connect to e inside it, or when e has no empty neighbour (a
     one-point region). The rest are flooded by ``_region_size`` with the opponent as its
     stop."""
-    v_n = color[_u(e - w)]
-    v_w = color[_u(e - 1)]
-    v_e = color[_u(e + 1)]
-    v_s = color[_u(e + w)]
+    v_n, v_w, v_e, v_s = _orth_colors(color, w, e)
     if v_n == opp or v_w == opp or v_e == opp or v_s == opp:
         return False
     n_ = v_n == EMPTY
