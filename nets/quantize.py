@@ -10,9 +10,9 @@ planes [B, 17, N, N] -> (policy logits [B, N*N+1], value [B]); the ownership hea
 Why: on a CPU with int8 dot-product instructions (AVX-512 VNNI, AMX) the int8 convolutions
 are several times faster than float32 ones, most of all for the wider networks (measured in
 docs/BENCHMARKS.md). The price is a small change in the outputs: with the shipped 9x9 network
-(step 30900), on positions of random games, the policy moves by a KL divergence of about
-0.007 on average (0.03 at most), the win probability by about 0.016 (0.07 at most), and the
-top move is the same in 95% of them (``tests/test_nets.py`` bounds these).
+(stage 6, step 13500), on 256 positions of random games, the policy moves by a KL divergence
+of about 0.007 on average (0.04 at most), the win probability by about 0.013 (0.08 at most),
+and the top move is the same in 96% of them (``tests/test_nets.py`` bounds these).
 
 Calibration positions: ``calibration_planes`` plays seeded random games (uniform legal moves,
 own eyes kept) and takes every few positions, so a quantized network is the same on every
