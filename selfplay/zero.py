@@ -41,6 +41,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -216,6 +217,19 @@ def _selfplay_job(job, progress=False):
     return s
 
 
+def _exit_with_parent(parent):
+    """Initializer of a self-play worker: a daemon thread ends the worker once ``parent`` (the
+    loop's pid) is gone, so a loop killed even by SIGKILL leaves no orphan playing on into the
+    run directory or waiting forever for work; a game it was writing leaves a temporary file,
+    which the next start removes."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def cycle_prefix(cycle):
     return f"c{cycle:04d}-"
 
@@ -330,7 +344,8 @@ class ZeroLoop:
         if self.progress:
             from tqdm import tqdm
             bar = tqdm(total=wanted, desc=f"self-play c{cycle}", unit="game", dynamic_ncols=True)
-        with ProcessPoolExecutor(len(jobs), mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(len(jobs), mp_context=mp.get_context("spawn"),
+                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_selfplay_job, job) for job in jobs]
             pending = set(futures)
             while pending:

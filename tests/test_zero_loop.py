@@ -85,9 +85,34 @@ def test_one_generation_end_to_end(tmp_path):
     assert len(ledger(run)["gates"]) == 1 and len(games(run)) == 4
 
 
+def _children(pid):
+    """Pids of the processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if name.isdigit() and int(fields[1]) == pid:
+            out.append(int(name))
+    return out
+
+
+def _alive(pid):
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
 def test_resume_after_sigkill(tmp_path):
     run = str(tmp_path / "zero5")
-    cmd = [sys.executable, "-m", "selfplay.zero", "--run", run, *SMALL, "--max-generations", "2"]
+    cmd = [sys.executable, "-m", "selfplay.zero", "--run", run, *SMALL, "--max-generations", "2",
+           "--workers", "2"]  # a process pool, whatever the cores
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
@@ -96,9 +121,15 @@ def test_resume_after_sigkill(tmp_path):
                 break
             time.sleep(0.02)
         assert proc.poll() is None, "the loop ended before it could be killed"
+        workers = _children(proc.pid)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
+    # its self-play workers end with it: none plays on into the run, none waits forever
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.1)
+    assert workers and not any(_alive(p) for p in workers)
     before = {n: open(os.path.join(run, "games", n), "rb").read() for n in games(run)}
     assert before
     steps_before = [n for n in os.listdir(os.path.join(run, "checkpoints")) if n.startswith("step-")]
@@ -142,6 +173,16 @@ def _run_report():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.report
+
+
+def test_run_report_counts_only_the_time_the_loop_ran():
+    clock = _run_report().__globals__["running_clock"]
+    log = ["2026-12-07 00:00:00,000 INFO starting --run r",
+           "2026-12-07 00:30:00,000 INFO cycle 0: step 300 vs best step 0",
+           "2026-12-07 00:40:00,000 INFO cycle 1: self-play 150 games",  # then killed
+           "2026-12-07 03:00:00,000 INFO resuming --run r",  # 2 h 20 min later
+           "2026-12-07 03:15:00,000 INFO cycle 1: step 600 vs best step 300"]
+    assert clock(log) == [0.0, 1800.0, 2400.0, 2400.0, 3300.0]
 
 
 def test_corrupt_newest_checkpoint_is_skipped(tmp_path, capsys):
