@@ -3,7 +3,9 @@
     .venv/bin/python bench/zero_run_report.py runs/zero9 [--since-cycle C] [--cores K]
 
 Prints a Markdown table, one row per cycle: training step, self-play games and positions so
-far, wall-clock hours since the run started, the gating result and the Elo of the best network
+far, hours the loop has run since the run started (wall clock less the time between a stop and
+the "resuming" line of the next start; a stopped run's last unfinished cycle, which left no
+line, is not counted), the gating result and the Elo of the best network
 (relative to generation 0, chained through the gating matches), the resignation threshold used
 and the false resignations measured. Then the totals: games, positions, steps, hours and
 CPU-hours (hours times the machine's cores, the loop keeping every core busy), and where
@@ -28,19 +30,36 @@ def _time(line):
     return datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
 
 
+def running_clock(log):
+    """Seconds the loop had been running at each line of ``log`` (its zero.log lines): the
+    wall clock, less each gap between the last line of one start and the "resuming" line of
+    the next, when the loop was not running at all."""
+    clock, last = [], None
+    for line in log:
+        t = _time(line)
+        if last is None or " resuming " in line:
+            clock.append(clock[-1] if clock else 0.0)
+        else:
+            clock.append(clock[-1] + (t - last).total_seconds())
+        last = t
+    return clock
+
+
 def report(run, since_cycle=0, cores=None):
     with open(os.path.join(run, "ledger.json"), encoding="utf-8") as f:
         ledger = json.load(f)
     log = open(os.path.join(run, "logs", "zero.log"), encoding="utf-8").read().splitlines()
-    start = _time(log[0])
+    log = [line for line in log if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line)]
+    clock = running_clock(log)  # seconds run by each line
+    start = 0.0
     if since_cycle < 0:
         raise ValueError(f"since_cycle must not be negative ({since_cycle} given)")
     if since_cycle:
-        begun = [line for line in log
+        begun = [i for i, line in enumerate(log)
                  if re.search(rf"cycle {since_cycle}: self-play", line)]
         if not begun:
             raise ValueError(f"{run}: cycle {since_cycle} has not started")
-        start = _time(begun[0])
+        start = clock[begun[0]]
     games_dir = os.path.join(run, "games")
     per_cycle = {}
     positions = 0
@@ -55,7 +74,7 @@ def report(run, since_cycle=0, cores=None):
             if c >= since_cycle:
                 positions += t
     thresholds, falses, ends = {}, {}, {}
-    for line in log:
+    for i, line in enumerate(log):
         m = re.search(r"cycle (\d+): self-play .* resignation below ([0-9.]+)", line)
         if m:
             thresholds[int(m.group(1))] = float(m.group(2))
@@ -66,7 +85,7 @@ def report(run, since_cycle=0, cores=None):
             falses[c] = (f0 + int(m.group(2)), w0 + int(m.group(3)))
         m = re.search(r"cycle (\d+): step \d+ vs best", line)
         if m:
-            ends[int(m.group(1))] = _time(line)
+            ends[int(m.group(1))] = clock[i]
     elo_by_step = {g["step"]: g["elo"] for g in ledger["generations"]}
     best_elo = 0.0
     rows = ["| cycle | step | games | positions | hours | gate (W-D-L) | promoted | best Elo | "
@@ -80,14 +99,14 @@ def report(run, since_cycle=0, cores=None):
         g, p = per_cycle.get(c, (0, 0))
         games_so_far += g
         positions_so_far += p
-        hours = (ends[c] - start).total_seconds() / 3600 if c in ends else float("nan")
+        hours = (ends[c] - start) / 3600 if c in ends else float("nan")
         fr = falses.get(c)
         rows.append(f"| {c} | {gate['candidate_step']} | {games_so_far} | {positions_so_far} | "
                     f"{hours:.2f} | {gate['wins']}-{gate['draws']}-{gate['losses']} | "
                     f"{'yes' if gate['promoted'] else 'no'} | {best_elo:+.0f} | "
                     f"{thresholds.get(c, float('nan')):.3f} | "
                     f"{'-' if not fr else f'{fr[0]} of {fr[1]}'} |")
-    hours = (_time(log[-1]) - start).total_seconds() / 3600
+    hours = (clock[-1] - start) / 3600
     cores = cores or os.cpu_count() or 1
     gates = ledger["gates"][since_cycle:]
     total_games = sum(g for c, (g, _) in per_cycle.items() if c >= since_cycle)
@@ -100,7 +119,7 @@ def report(run, since_cycle=0, cores=None):
     rows.append(f"Generation 0: {'the network of ' + init if init else 'random weights'}.")
     rows.append(f"Totals{f' from cycle {since_cycle} on' if since_cycle else ''}: {total_games} "
                 f"self-play games, {positions} positions, {steps} training steps, {len(gates)} "
-                f"gating matches, {promotions} promotions, {hours:.2f} hours wall clock on "
+                f"gating matches, {promotions} promotions, {hours:.2f} hours of running on "
                 f"{cores:g} core{'' if cores == 1 else 's'} ({hours * cores:.1f} CPU-hours).")
     return "\n".join(rows)
 
