@@ -35,10 +35,13 @@ the float32 throughput at batch 8 and more for b6c64; priors move by about 1e-3,
 what changes a search. ``"auto"`` picks bf16 where the hardware has it natively (such a CPU, or
 a CUDA device that supports bf16) and float32 elsewhere, where emulated bf16 would be slower.
 The default of the classes is ``"fp32"``, so results are the same on every machine unless a
-caller (the GTP engine: ``--precision``) asks. ``"int8"`` (CPU only, asked for by name) runs
+caller (the GTP engine: ``--precision``) asks. ``"int8"`` (CPU only) runs
 ``nets.quantize.int8_graph``: the network quantized to int8 after calibration on seeded
 random positions, several times the float32 throughput on CPUs with int8 dot-product
-instructions, at the cost of outputs that move more than bf16's (see that module).
+instructions, at the cost of outputs that move more than bf16's (see that module). ``"auto"``
+picks int8 only for a caller that passes ``int8_ok`` (the players of ``engine.search``: at equal
+time per move the faster int8 search measured stronger than bf16, docs/ZERO-9x9.md) on a CPU
+with int8 dot products; self-play, gating and training ask for their precision by name.
 
 Inference graph: on the CPU the forward pass runs a frozen TorchScript graph of the model
 (``inference_graph``: traced once, batch norm folded into the convolutions, ReLU fused, oneDNN
@@ -72,24 +75,34 @@ logger = logging.getLogger("nets.evaluator")
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_has_native_bf16():
-    """Whether this CPU executes bf16 arithmetic natively (AVX512-BF16 or AMX-BF16)."""
+def _cpu_flags():
+    """The instruction-set flags of this CPU from /proc/cpuinfo (empty where it cannot be read)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            flags = set()
             for line in f:
                 if line.startswith("flags"):
-                    flags.update(line.split(":", 1)[1].split())
-                    break
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+        pass
+    return frozenset()
 
 
-def resolve_precision(precision, device):
+def cpu_has_native_bf16():
+    """Whether this CPU executes bf16 arithmetic natively (AVX512-BF16 or AMX-BF16)."""
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_has_int8_dot():
+    """Whether this CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX-INT8),
+    where the int8 convolutions of ``nets.quantize`` outrun the float32 and bf16 ones."""
+    return bool(_cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def resolve_precision(precision, device, int8_ok=False):
     """"fp32", "bf16" or "int8" for ``precision`` (one of PRECISIONS) on ``device`` (a
-    torch.device). "auto" never picks int8: it changes the outputs more than bf16 does, so it
-    is asked for by name."""
+    torch.device). "auto" picks int8 only where the caller says int8's outputs are good enough
+    (``int8_ok``: the players, whose strength at equal time was measured with it) and the CPU
+    has int8 dot products; otherwise bf16 where the hardware has it natively, else fp32."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if precision == "int8" and device.type != "cpu":
@@ -99,6 +112,8 @@ def resolve_precision(precision, device):
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     if device.type == "cpu":
+        if int8_ok and cpu_has_int8_dot():
+            return "int8"
         return "bf16" if cpu_has_native_bf16() else "fp32"
     return "fp32"
 
@@ -145,11 +160,12 @@ class StackNet:
 
     ``seed`` seeds the symmetry stream as ``np.random.default_rng(seed)`` does (an int or a
     sequence of ints), so each subclass keeps the stream its games were recorded with.
-    ``precision``: one of PRECISIONS; ``graph``: in float32 on the CPU, run
-    ``inference_graph`` rather than the eager module (module docstring)."""
+    ``precision``: one of PRECISIONS; ``int8_ok``: let "auto" pick int8 (``resolve_precision``);
+    ``graph``: in float32 on the CPU, run ``inference_graph`` rather than the eager module
+    (module docstring)."""
 
     def __init__(self, model, board_size, device=None, random_symmetry=True, seed=0,
-                 precision="fp32", graph=True):
+                 precision="fp32", graph=True, int8_ok=False):
         size = getattr(getattr(model, "config", None), "board_size", None)
         if size is not None and size != board_size:
             raise ValueError(f"network is for {size}x{size} boards, "
@@ -157,7 +173,8 @@ class StackNet:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        self.precision = resolve_precision(precision, self.device)  # "fp32", "bf16" or "int8"
+        int8_ok = int8_ok and isinstance(model, AlphaZeroNet)  # the only network int8 builds for
+        self.precision = resolve_precision(precision, self.device, int8_ok)  # fp32, bf16 or int8
         self.model = model.to(self.device).eval()
         self.n = int(board_size)
         self.graph = None  # frozen TorchScript graph the CPU forward pass runs, if any
@@ -255,8 +272,9 @@ class NetEvaluator(StackNet):
     independent_samples = False  # the same leaf twice gives the same answer (up to symmetry)
 
     def __init__(self, model, board_size, device=None, random_symmetry=True, seed=0, cache_size=0,
-                 precision="fp32", graph=True):
-        super().__init__(model, board_size, device, random_symmetry, seed, precision, graph)
+                 precision="fp32", graph=True, int8_ok=False):
+        super().__init__(model, board_size, device, random_symmetry, seed, precision, graph,
+                         int8_ok)
         self.cache_size = int(cache_size)
         self.cache = OrderedDict()  # key -> (priors float32[N*N+1], win probability)
         self.hits = 0  # cache hits so far

@@ -374,12 +374,17 @@ def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(monkeypatch):
     for native, expected in ((True, "bf16"), (False, "fp32")):
         monkeypatch.setattr(evaluator, "cpu_has_native_bf16", lambda: native)
         assert evaluator.resolve_precision("auto", cpu) == expected
+    # int8 only for a caller that allows it, and only with int8 dot products
+    for dot, ok, expected in ((True, True, "int8"), (True, False, "fp32"), (False, True, "fp32")):
+        monkeypatch.setattr(evaluator, "cpu_has_int8_dot", lambda: dot)
+        assert evaluator.resolve_precision("auto", cpu, int8_ok=ok) == expected
+    assert evaluator.resolve_precision("bf16", cpu, int8_ok=True) == "bf16"  # a name is kept
     assert evaluator.resolve_precision("fp32", cpu) == "fp32"
     with pytest.raises(ValueError, match="precision must be one of"):
         evaluator.resolve_precision("fp16", cpu)
 
 
-def test_players_take_the_precision_option(tmp_path):
+def test_players_take_the_precision_option(tmp_path, monkeypatch):
     from engine.search import make_player
     ckpt = str(tmp_path / "tiny9.pt")
     net = tiny(9)
@@ -389,6 +394,13 @@ def test_players_take_the_precision_option(tmp_path):
         assert player.search.evaluator.precision == precision
         state = GameState(9)
         assert state.is_legal(BLACK, player.genmove(state, BLACK, None))
+    # auto: int8 for a player on a CPU with int8 dot products, whatever bf16 support it has
+    from nets import evaluator
+    monkeypatch.setattr(evaluator, "cpu_has_int8_dot", lambda: True)
+    assert make_player("zero", weights=ckpt, visits=8).search.evaluator.precision == "int8"
+    monkeypatch.setattr(evaluator, "cpu_has_int8_dot", lambda: False)
+    monkeypatch.setattr(evaluator, "cpu_has_native_bf16", lambda: False)
+    assert make_player("zero", weights=ckpt, visits=8).search.evaluator.precision == "fp32"
     make_player("mcts", precision="bf16")  # no network: accepted and unused
     with pytest.raises(ValueError, match="precision"):
         make_player("zero", weights=ckpt, precision="fp8")
