@@ -2,7 +2,8 @@
 
 ``gnugo`` starts GNU Go processes for the differential rules tests and closes them after the
 test; it skips the test when ``/usr/games/gnugo`` is not installed (CI installs it, see
-``.ci/run``). Nothing here changes how other tests run.
+``.ci/run``). ``_private_cache`` points ``XDG_CACHE_HOME`` at a folder of the test run, so
+the engine's caches stay out of the user's home; nothing else here changes how tests run.
 """
 import os
 import sys
@@ -16,6 +17,19 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from gnugo import GnuGo, available  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Files the engine caches (``nets.quantize``'s int8 graphs) go to a folder of this test
+    run, not the user's ~/.cache; subprocesses inherit it."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
 
 
 @pytest.fixture

@@ -300,6 +300,39 @@ def test_int8_graph_of_every_block_kind_follows_the_float32_graph(kind):
     assert (q_logits - logits).abs().max() < 0.05 and (q_value - value).abs().max() < 0.05
 
 
+def test_int8_graph_is_cached_by_weights_and_rebuilt_when_damaged(tmp_path, monkeypatch, caplog):
+    from nets import quantize
+    from nets.quantize import calibration_planes, int8_graph
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = tmp_path / "alphago-py" / "int8"
+    torch.manual_seed(2)
+    net = tiny(7).eval()
+    x = torch.from_numpy(calibration_planes(7, positions=16, seed=4))
+    with torch.inference_mode():
+        built = int8_graph(net, 7)(x)
+        [saved] = list(folder.iterdir())
+        loaded = int8_graph(net, 7)(x)  # from the file
+        assert all(torch.equal(a, b) for a, b in zip(built, loaded))
+        assert all(torch.equal(a, b) for a, b in zip(built, int8_graph(net, 7, cache=False)(x)))
+        saved.write_bytes(b"not a graph")  # a damaged file: rebuilt, and replaced
+        with caplog.at_level("WARNING", logger="nets.quantize"):
+            again = int8_graph(net, 7)(x)
+        assert "unreadable" in caplog.text
+        assert all(torch.equal(a, b) for a, b in zip(built, again))
+        assert saved.read_bytes() != b"not a graph"
+        # other weights, another file; only the newest CACHE_KEEP stay
+        monkeypatch.setattr(quantize, "CACHE_KEEP", 1)
+        other = tiny(7).eval()
+        with torch.no_grad():
+            next(other.parameters()).add_(0.5)
+        int8_graph(other, 7)
+        assert len(list(folder.iterdir())) == 1 and not saved.exists()
+    # a cache that cannot be written: the graph still comes
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("a file where the folder would go")
+    assert int8_graph(net, 7) is not None
+
+
 def test_int8_is_cpu_only_and_for_the_engines_network(monkeypatch, caplog):
     from nets import evaluator, quantize
     assert evaluator.resolve_precision("int8", torch.device("cpu")) == "int8"
