@@ -797,9 +797,9 @@ def _zero_player(weights, threads, seed, options, budget, precision="auto"):
 
 
 # Board sizes on which ``auto`` plays the shipped network without being given one: those where
-# the network has been measured stronger than pure MCTS at equal time (docs/ZERO-9x9.md). The
-# 9x9 network shipped now is not yet (it loses to pure MCTS), so none.
-AUTO_SHIPPED_SIZES = ()
+# the network has been measured stronger than pure MCTS at equal time (docs/ZERO-9x9.md,
+# "Stage 7"). 19x19 has no shipped network.
+AUTO_SHIPPED_SIZES = (9,)
 
 
 def _auto_player(weights, options):

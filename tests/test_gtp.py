@@ -835,8 +835,9 @@ def test_auto_player_plays_the_network_on_its_size_and_mcts_elsewhere(tmp_path):
         move = p.genmove(state, state.to_move, Budget(visits=16))
         assert state.is_legal(state.to_move, move)
         assert type(p.player_for(size)) is kind
-    # no --weights: plain MCTS (no shipped network is marked stronger than it yet)
-    assert type(make_player("auto")) is MCTSPlayer
+    # no --weights: the shipped 9x9 network on 9x9 (tests/test_shipped.py), MCTS elsewhere
+    default = make_player("auto")
+    assert type(default.player_for(7)) is MCTSPlayer and 9 in default._factories
     script = "boardsize 5\ngenmove b\nboardsize 7\ngenmove w\nquit\n"
     proc = subprocess.run([sys.executable, "-m", "gtp", "--weights", str(ckpt), "--visits", "16"],
                           input=script, capture_output=True, text=True, timeout=120)

@@ -51,15 +51,18 @@ def test_zero_player_plays_the_shipped_network_and_beats_random(net_color):
     assert _play(black, white) == net_color
 
 
-def test_auto_player_takes_a_shipped_network_only_on_sizes_marked_stronger(monkeypatch):
-    """``auto`` plays pure MCTS on 9x9 while the shipped network is weaker than it; marking 9x9
-    in ``AUTO_SHIPPED_SIZES`` (once a network is measured stronger) switches 9x9 over."""
+def test_auto_player_plays_the_shipped_network_on_9x9_and_pure_mcts_elsewhere(monkeypatch):
+    """``auto``, the engine's default, plays the shipped network on 9x9, where it measured
+    stronger than pure MCTS, and pure MCTS on the other sizes; a size left out of
+    ``AUTO_SHIPPED_SIZES`` goes back to pure MCTS."""
     import engine.search as search
-    assert type(make_player("auto", threads=1)) is search.MCTSPlayer
-    monkeypatch.setattr(search, "AUTO_SHIPPED_SIZES", (9,))
     auto = make_player("auto", threads=1)
-    assert isinstance(auto.player_for(9), NetworkPlayer)
+    net = auto.player_for(9)
+    assert isinstance(net, NetworkPlayer) and net.board_size == 9
+    assert net.config.lam == 0.0  # the network alone, AlphaGo Zero's search
     assert auto.player_for(19) is auto.fallback and type(auto.fallback) is search.MCTSPlayer
+    monkeypatch.setattr(search, "AUTO_SHIPPED_SIZES", ())
+    assert type(make_player("auto", threads=1)) is search.MCTSPlayer
 
 
 # -- the shipped AlphaGo Lee files -------------------------------------------------------------
