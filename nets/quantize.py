@@ -77,8 +77,8 @@ def _quiet_stderr():
 
 
 def _load_cached(path, example):
-    """The graph saved at ``path``, run once on ``example`` (its first call says the quantized
-    ops are deprecated: here, where that notice is silenced), or None."""
+    """The graph saved at ``path``, run once on ``example`` (a damaged file fails here, not in
+    the first search), or None."""
     try:
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")

@@ -333,7 +333,7 @@ def test_int8_graph_is_cached_by_weights_and_rebuilt_when_damaged(tmp_path, monk
     assert int8_graph(net, 7) is not None
 
 
-def test_int8_is_cpu_only_and_for_the_engines_network(monkeypatch, caplog):
+def test_int8_is_cpu_only_and_for_the_engines_network(tmp_path, monkeypatch, caplog):
     from nets import evaluator, quantize
     assert evaluator.resolve_precision("int8", torch.device("cpu")) == "int8"
     with pytest.raises(ValueError, match="CPU only"):
@@ -344,7 +344,9 @@ def test_int8_is_cpu_only_and_for_the_engines_network(monkeypatch, caplog):
     def no_fx(*args, **kwargs):
         raise RuntimeError("no quantization backend")
 
-    # a PyTorch that cannot quantize: the log says so and float32 runs
+    # a PyTorch that cannot quantize: the log says so and float32 runs (an empty cache, so
+    # nothing built by an earlier test answers instead)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     import torch.ao.quantization.quantize_fx as fx
     monkeypatch.setattr(fx, "prepare_fx", no_fx)
     with caplog.at_level("WARNING"):
