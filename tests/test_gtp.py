@@ -837,7 +837,7 @@ def test_auto_player_plays_the_network_on_its_size_and_mcts_elsewhere(tmp_path):
         assert type(p.player_for(size)) is kind
     # no --weights: the shipped 9x9 network on 9x9 (tests/test_shipped.py), MCTS elsewhere
     default = make_player("auto")
-    assert type(default.player_for(7)) is MCTSPlayer and 9 in default._factories
+    assert type(default.player_for(7)) is MCTSPlayer and "9x9: zero-9x9-b4c32.pt" in default.name
     script = "boardsize 5\ngenmove b\nboardsize 7\ngenmove w\nquit\n"
     proc = subprocess.run([sys.executable, "-m", "gtp", "--weights", str(ckpt), "--visits", "16"],
                           input=script, capture_output=True, text=True, timeout=120)

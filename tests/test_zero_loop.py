@@ -152,7 +152,7 @@ def test_resume_after_sigkill(tmp_path):
     for folder in ("games", "checkpoints"):  # the resume cleared them
         assert not [n for n in os.listdir(os.path.join(run, folder)) if n.endswith(".tmp")]
     # the run's cost from its files: all of it, or the cycles of a later stretch only
-    report = _run_report()
+    report = _run_report().report
     whole = report(run).splitlines()
     assert len([r for r in whole if r.startswith("| ") and r[2].isdigit()]) == 2
     assert whole[-1].startswith("Totals: 8 self-play games") and "6 training steps, 2 gating" in whole[-1]
@@ -167,16 +167,17 @@ def test_resume_after_sigkill(tmp_path):
 
 
 def _run_report():
+    """bench/zero_run_report.py as a module (bench/ is not a package)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         "zero_run_report", os.path.join(ROOT, "bench", "zero_run_report.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.report
+    return module
 
 
 def test_run_report_counts_only_the_time_the_loop_ran():
-    clock = _run_report().__globals__["running_clock"]
+    clock = _run_report().running_clock
     log = ["2026-12-07 00:00:00,000 INFO starting --run r",
            "2026-12-07 00:30:00,000 INFO cycle 0: step 300 vs best step 0",
            "2026-12-07 00:40:00,000 INFO cycle 1: self-play 150 games",  # then killed
