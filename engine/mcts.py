@@ -7,6 +7,15 @@ The Python driver (``engine.search``) runs one loop per batch of leaves::
     expand_and_backup(tree, boards, leaf, expand, terminal, count, priors, value, rollout, score, ...)
 
 so the Numba/Python boundary is crossed a fixed number of times per batch, never per node.
+Batched loops that run many searches at once (self-play, gating) cross it once per round for
+all of them: ``select_many`` / ``backup_many`` take typed lists of trees and root boards and
+give each search its own rows of one shared batch (``batch_rows`` lists the rows a network
+answers), and disjoint ranges of searches may run in parallel threads.
+
+The kernels take the arrays out of the tree and board tuples once per call and never build
+row views in their per-leaf loops: each tuple passed to a call, and each view, costs atomic
+reference counting on its arrays, which cost more than the work itself and, on a batch shared
+by two threads, serialised them.
 
 Tree
 ----
@@ -86,8 +95,9 @@ import math
 import numpy as np
 from numba import njit
 
-from engine.board import (BLACK, PASS, M_N, M_NEMPTY, M_PASSES, M_TOMOVE, M_W,
-                          _u, area_owner, area_score, copy_into, is_legal, play)
+from engine.board import (BLACK, PASS, M_KO, M_KO_COLOR, M_N, M_NEMPTY, M_PASSES, M_TOMOVE,
+                          M_W, _chains_allow, _pass, _play, _u, area_owner, area_score, copy_into,
+                          is_legal)
 from engine.playout import heuristic_priors, run_playout
 
 # tuple slots of a tree
@@ -203,8 +213,18 @@ def reroot(tree, node):
 
     Nodes are copied breadth first, so children stay contiguous; visit counts and statistics
     are kept, everything outside the subtree is dropped."""
+    out = new_tree(tree[T_MOVE].shape[0])
+    reroot_into(tree, node, out)
+    return out
+
+
+@njit(cache=True)
+def reroot_into(tree, node, out):
+    """``reroot`` into the existing tree ``out`` of the same capacity (its contents are lost):
+    a search that keeps a spare tree moves its root without allocating, which for trees of
+    a few MB costs more than the copy itself (fresh pages)."""
     cap = tree[T_MOVE].shape[0]
-    out = new_tree(cap)
+    out[T_META][:] = 0
     _copy_node(out, 0, tree, node, -1)
     src = np.empty(cap, dtype=np.int32)  # old id of each new node, in copy order
     src[0] = node
@@ -223,7 +243,14 @@ def reroot(tree, node):
             used += m
         head += 1
     out[T_META][T_COUNT] = used
-    return out
+
+
+@njit(cache=True)
+def child_q(tree, node, lam, out):
+    """out[k] = ``node_q`` of the k-th child of ``node`` (float64[nchild])."""
+    f = tree[T_FIRST][node]
+    for k in range(tree[T_NCHILD][node]):
+        out[k] = node_q(tree, f + k, lam)
 
 
 @njit(cache=True, inline="always")
@@ -246,34 +273,47 @@ def value_for(color, black_score):
 @njit(cache=True, inline="always")
 def node_q(tree, i, lam):
     """Q of node i (mover's view): lam-mix of value-net and rollout means; -1 without samples."""
+    return _q(tree[T_NV], tree[T_WV], tree[T_NR], tree[T_WR], i, lam)
+
+
+@njit(cache=True, inline="always")
+def _q(nv, wv, nr, wr, i, lam):
+    """``node_q`` on the statistics arrays. With lam = 0 a node with value samples never
+    reads the rollout arrays (the same number: (1 - 0) * a + 0 * b is a)."""
     u = _u(i)
-    nv = tree[T_NV][u]
-    nr = tree[T_NR][u]
-    if nv > 0 and nr > 0:
-        return (1.0 - lam) * tree[T_WV][u] / nv + lam * tree[T_WR][u] / nr
-    if nv > 0:
-        return tree[T_WV][u] / nv
-    if nr > 0:
-        return tree[T_WR][u] / nr
+    kv = nv[u]
+    if lam == 0.0 and kv > 0:
+        return wv[u] / kv
+    kr = nr[u]
+    if kv > 0 and kr > 0:
+        return (1.0 - lam) * wv[u] / kv + lam * wr[u] / kr
+    if kv > 0:
+        return wv[u] / kv
+    if kr > 0:
+        return wr[u] / kr
     return -1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def select_child(tree, node, c_puct, fpu_reduction, fpu_value, lam, vl_weight):
     """Child of ``node`` with the best PUCT score (virtual losses included); -1 if none."""
-    first = tree[T_FIRST]
-    prior = tree[T_PRIOR]
-    flags = tree[T_FLAGS]
-    n = tree[T_N]
-    vl = tree[T_VL]
+    return _pick(tree[T_FIRST], tree[T_NCHILD], tree[T_PRIOR], tree[T_FLAGS], tree[T_N],
+                 tree[T_NV], tree[T_WV], tree[T_NR], tree[T_WR], tree[T_VL], node, c_puct,
+                 fpu_reduction, fpu_value, lam, vl_weight)
+
+
+@njit(cache=True, inline="always")
+def _pick(first, nchild, prior, flags, n, nv, wv, nr, wr, vl, node, c_puct, fpu_reduction,
+          fpu_value, lam, vl_weight):
+    """``select_child`` on the tree's arrays (the hot loop takes no tuple)."""
     f = first[node]
-    m = tree[T_NCHILD][node]
+    m = nchild[node]
     pn = n[node] + vl[node]
-    sq = math.sqrt(pn if pn > 1 else 1.0)
+    cs = c_puct * math.sqrt(pn if pn > 1 else 1.0)
     if fpu_value >= 0.0:
         fpu = fpu_value
     else:
-        qn = node_q(tree, node, lam)
+        qn = _q(nv, wv, nr, wr, node, lam)
         fpu = (flip(qn) if qn >= 0.0 else 0.5) - fpu_reduction
     best = -1
     best_s = -1e300
@@ -282,13 +322,13 @@ def select_child(tree, node, c_puct, fpu_reduction, fpu_value, lam, vl_weight):
         if flags[u] & F_DISABLED:
             continue
         nj = n[u]
-        q = node_q(tree, j, lam) if nj > 0 else fpu
+        q = _q(nv, wv, nr, wr, j, lam) if nj > 0 else fpu
         vj = vl[u]
         neff = nj + vl_weight * vj
         if vj > 0:
             # in-flight simulations count as lost visits
             q = q * nj / neff
-        s = q + c_puct * prior[u] * sq / (1.0 + neff)
+        s = q + cs * prior[u] / (1.0 + neff)
         if s > best_s:
             best_s = s
             best = j
@@ -326,24 +366,51 @@ def select_leaves(tree, root_board, scratch, boards, leaf, expand, terminal, k, 
     ``allow_dup`` (the evaluator draws independent samples, as rollouts do); otherwise its path
     is released and counted as a collision, and the batch closes early after
     ``max_collisions`` of them. Returns (leaves in the batch, collisions)."""
-    first = tree[T_FIRST]
-    flags = tree[T_FLAGS]
-    vl = tree[T_VL]
-    n = tree[T_N]
-    move = tree[T_MOVE]
-    tmeta = tree[T_META]
-    meta = scratch[8]
+    return _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, 0, k, c_puct,
+                        fpu_reduction, fpu_value, lam, vl_weight, expand_threshold, allow_dup,
+                        max_collisions)
+
+
+@njit(cache=True, nogil=True)
+def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0, k, c_puct,
+                 fpu_reduction, fpu_value, lam, vl_weight, expand_threshold, allow_dup,
+                 max_collisions):
+    """``select_leaves`` writing its leaves to rows row0, row0 + 1, ... of the batch arrays."""
+    # every array taken out of its tuple once: a call or a row view per ply or per leaf costs
+    # reference counting on the arrays (atomic, and contended between threads that share the
+    # batch), more than the ply's own work
+    move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = scratch
+    r0, r1, r2, r3, r4, r5, r6, r7, r8 = root_board
+    b0, b1, b2, b3, b4, b5, b6, b7, b8 = boards
+    ww = color.shape[0]
+    nm = meta.shape[0]
     count = 0
     collisions = 0
     while count < k:
-        copy_into(scratch, root_board)
+        for p in range(ww):
+            color[p] = r0[p]
+            nxt[p] = r1[p]
+            head[p] = r2[p]
+            libs[p] = r3[p]
+            csize[p] = r4[p]
+            empt[p] = r5[p]
+            eidx[p] = r6[p]
+            mark[p] = r7[p]
+        for p in range(nm):
+            meta[p] = r8[p]
         node = 0
         vl[0] += 1
         while first[node] >= 0 and (flags[node] & F_TERMINAL) == 0:
-            child = select_child(tree, node, c_puct, fpu_reduction, fpu_value, lam, vl_weight)
+            child = _pick(first, nchild, prior, flags, n, nv, wv, nr, wr, vl, node, c_puct,
+                          fpu_reduction, fpu_value, lam, vl_weight)
             if child < 0:
                 break
-            play(scratch, np.int64(move[child]), meta[M_TOMOVE])
+            mv = np.int64(move[child])
+            if mv == PASS:
+                _pass(meta, meta[M_TOMOVE])
+            else:
+                _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, mv, meta[M_TOMOVE])
             node = child
             vl[node] += 1
             if meta[M_PASSES] >= 2:
@@ -351,7 +418,10 @@ def select_leaves(tree, root_board, scratch, boards, leaf, expand, terminal, k, 
         is_term = (flags[node] & F_TERMINAL) != 0
         in_flight = vl[node] > 1
         if in_flight and not is_term and not allow_dup:
-            _release_path(tree, node)
+            x = node
+            while x >= 0:
+                vl[_u(x)] -= 1
+                x = parent[_u(x)]
             collisions += 1
             tmeta[T_COLLISIONS] += 1
             if collisions >= max_collisions:
@@ -359,11 +429,21 @@ def select_leaves(tree, root_board, scratch, boards, leaf, expand, terminal, k, 
             continue
         want = (not is_term and first[node] < 0 and not in_flight
                 and (node == 0 or n[node] + 1 >= expand_threshold))
-        leaf[count] = node
-        expand[count] = 1 if want else 0
-        terminal[count] = 1 if is_term else 0
-        row = batch_board(boards, count)
-        copy_into(row, scratch)
+        r = row0 + count
+        leaf[r] = node
+        expand[r] = 1 if want else 0
+        terminal[r] = 1 if is_term else 0
+        for p in range(ww):
+            b0[r, p] = color[p]
+            b1[r, p] = nxt[p]
+            b2[r, p] = head[p]
+            b3[r, p] = libs[p]
+            b4[r, p] = csize[p]
+            b5[r, p] = empt[p]
+            b6[r, p] = eidx[p]
+            b7[r, p] = mark[p]
+        for p in range(nm):
+            b8[r, p] = meta[p]
         count += 1
     return count, collisions
 
@@ -375,14 +455,14 @@ def release_batch(tree, leaf, count):
         _release_path(tree, leaf[i])
 
 
-@njit(cache=True)
-def _expand(tree, node, b, pri):
-    """Give ``node`` one child per legal point of position ``b`` (simple ko) plus pass, with
-    priors from ``pri`` (float32[N*N+1] by action) renormalised over those moves; uniform when
-    they sum to zero. Returns False, changing nothing, when the tree has no room."""
+@njit(cache=True, inline="always")
+def _expand(tree, node, color, head, libs, empt, meta, pri):
+    """Give ``node`` one child per legal point of the position (the board arrays ``color``,
+    ``head``, ``libs``, ``empt``, ``meta``) under simple ko, plus pass, with priors from ``pri``
+    (float32[N*N+1] by action) renormalised over those moves; uniform when they sum to zero.
+    Returns False, changing nothing, when the tree has no room."""
     tmeta = tree[T_META]
     cap = tree[T_MOVE].shape[0]
-    meta = b[8]
     nn = meta[M_N]
     w = meta[M_W]
     c = meta[M_TOMOVE]
@@ -391,12 +471,15 @@ def _expand(tree, node, b, pri):
     if start + ne + 1 > cap:
         tmeta[T_REFUSED] += 1
         return False
-    empt = b[5]
+    ko = meta[M_KO]
+    ko_color = meta[M_KO_COLOR]
     j = start
     total = 0.0
     for i in range(ne):
         p = empt[i]
-        if is_legal(b, p, c):
+        # is_legal on an empty point, inlined: a call per point that passes the board tuple
+        # costs more than the test itself
+        if not (p == ko and c == ko_color) and _chains_allow(color, head, libs, w, p, c):
             a = (p // w - 1) * nn + (p % w - 1)
             pr = pri[a]
             _init_node(tree, j, node, p, pr)
@@ -425,28 +508,31 @@ def expand_and_backup(tree, boards, leaf, expand, terminal, count, priors, value
     ``score`` is the rollout's final black-minus-white score. Only the kinds flagged by
     ``use_value`` / ``use_rollout`` are read. A terminal leaf is scored exactly with
     Tromp-Taylor and komi, and that result counts as both kinds."""
-    parent = tree[T_PARENT]
-    n = tree[T_N]
-    nv = tree[T_NV]
-    wv = tree[T_WV]
-    nr = tree[T_NR]
-    wr = tree[T_WR]
-    ws = tree[T_WS]
-    vl = tree[T_VL]
-    for i in range(count):
+    _backup_rows(tree, boards, leaf, expand, terminal, 0, count, priors, value, rollout, score,
+                 use_value, use_rollout, komi)
+
+
+@njit(cache=True, nogil=True)
+def _backup_rows(tree, boards, leaf, expand, terminal, row0, count, priors, value, rollout, score,
+                 use_value, use_rollout, komi):
+    """``expand_and_backup`` of the batch rows row0 .. row0 + count - 1."""
+    # arrays out of their tuples once, and row views only where a leaf needs them (see
+    # _select_rows: reference counting on shared arrays)
+    move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
+    b0, b1, b2, b3, b4, b5, b6, b7, b8 = boards
+    for i in range(row0, row0 + count):
         node = leaf[i]
-        b = batch_board(boards, i)
-        to_move = b[8][M_TOMOVE]
+        to_move = b8[i, M_TOMOVE]
         term = terminal[i] != 0
         add_v = use_value or term
         add_r = use_rollout or term
         if term:
-            s = area_score(b, komi)
+            s = area_score(batch_board(boards, i), komi)
             v = value_for(to_move, s)
             r = v
         else:
-            if expand[i] and tree[T_FIRST][node] < 0:
-                _expand(tree, node, b, priors[i])
+            if expand[i] and first[node] < 0:
+                _expand(tree, node, b0[i], b2[i], b3[i], b5[i], b8[i], priors[i])
             v = value[i]
             r = rollout[i]
             s = score[i]
@@ -469,6 +555,57 @@ def expand_and_backup(tree, boards, leaf, expand, terminal, count, priors, value
             v = flip(v)
             r = flip(r)
             x = parent[u]
+
+
+@njit(cache=True, nogil=True)
+def select_many(trees, root_boards, scratch, boards, leaf, expand, terminal, row0, k, counts,
+                lo, hi, c_puct, fpu_reduction, fpu_value, lam, vl_weight, expand_threshold,
+                allow_dup, max_collisions):
+    """``select_leaves`` for searches lo .. hi-1 of a group sharing one batch, in one call.
+
+    ``trees`` and ``root_boards`` are typed lists (one tree / root board per search); search g
+    picks up to k[g] leaves into the rows row0[g], row0[g] + 1, ... of the shared batch arrays
+    and its leaf count goes to counts[g]. Disjoint lo .. hi ranges may run in parallel
+    threads, each with its own ``scratch`` board (the GIL is released)."""
+    for g in range(lo, hi):
+        counts[g] = _select_rows(trees[g], root_boards[g], scratch, boards, leaf, expand,
+                                 terminal, row0[g], k[g], c_puct, fpu_reduction, fpu_value, lam,
+                                 vl_weight, expand_threshold, allow_dup, max_collisions)[0]
+
+
+@njit(cache=True, nogil=True)
+def backup_many(trees, boards, leaf, expand, terminal, row0, counts, lo, hi, priors, value,
+                rollout, score, use_value, use_rollout, komi):
+    """``expand_and_backup`` for searches lo .. hi-1 of a group sharing one batch: search g's
+    leaves are the rows row0[g] .. row0[g] + counts[g] - 1 (as ``select_many`` left them).
+    Disjoint ranges may run in parallel threads."""
+    for g in range(lo, hi):
+        _backup_rows(trees[g], boards, leaf, expand, terminal, row0[g], counts[g], priors, value,
+                     rollout, score, use_value, use_rollout, komi)
+
+
+@njit(cache=True, nogil=True)
+def release_many(trees, leaf, row0, counts, lo, hi):
+    """``release_batch`` for searches lo .. hi-1 of a group (their batch will not be answered)."""
+    for g in range(lo, hi):
+        for i in range(row0[g], row0[g] + counts[g]):
+            _release_path(trees[g], leaf[i])
+
+
+@njit(cache=True)
+def batch_rows(row0, counts, terminal, group, which, out):
+    """Write to ``out`` the non-terminal rows of the searches g with group[g] == which (the
+    ``select_many`` layout), search by search, and return how many there are: the rows one
+    evaluator answers."""
+    m = 0
+    for g in range(row0.shape[0]):
+        if group[g] != which:
+            continue
+        for i in range(row0[g], row0[g] + counts[g]):
+            if terminal[i] == 0:
+                out[m] = i
+                m += 1
+    return m
 
 
 @njit(cache=True, nogil=True)

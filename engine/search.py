@@ -295,6 +295,7 @@ class Search:
         cfg = self.config
         self.evaluator = evaluator or RolloutEvaluator(cfg.playout_mode, cfg.threads, cfg.seed)
         self.tree = None  # tuple of arrays (engine.mcts), root = node 0
+        self._spare = None  # a tree of the same capacity that the next reroot fills
         self.root_board = None  # the root position, side to move = root_color
         self.root_color = None  # colour to move at the root
         self.root_history = None  # game moves up to the root, for tree reuse
@@ -359,7 +360,11 @@ class Search:
             cfg = self.config
             self.tree = mcts.new_tree(min(cfg.initial_tree_nodes, cfg.max_tree_nodes))
         elif node != 0:
-            self.tree = mcts.reroot(self.tree, node)
+            spare = self._spare
+            if spare is None or spare[T_MOVE].shape[0] != self.tree[T_MOVE].shape[0]:
+                spare = mcts.new_tree(self.tree[T_MOVE].shape[0])
+            mcts.reroot_into(self.tree, node, spare)
+            self._spare, self.tree = self.tree, spare
         self.root_board = copy_board(state.board)
         self.root_board[8][M_TOMOVE] = color
         self.root_color = color
@@ -371,9 +376,12 @@ class Search:
         self.batch.tree = self.tree
         self.batch.root_state = self.root_state
         self.tree[T_FLAGS][0] &= ~np.uint8(F_TERMINAL)
-        self._legal = set(state.legal_points(color))
+        legal = state.legal_points(color)
+        self._legal = np.zeros(len(state.board[0]) + 1, dtype=bool)  # by padded point; last: PASS
+        self._legal[legal] = True
         self._pass_ok = (not forbid_losing_pass or _tt_wins(state, color)
-                         or all(is_eye(state.board, p, color) for p in self._legal))
+                         or all(is_eye(state.board, p, color) for p in legal))
+        self._legal[PASS] = self._pass_ok
         if hasattr(self.evaluator, "start_search"):
             self.evaluator.start_search(self.batch, want_ownership)
         if self.tree[T_FIRST][0] >= 0:
@@ -391,15 +399,11 @@ class Search:
         cfg = self.config
         kids = self._root_children()
         flags, prior, move = self.tree[T_FLAGS], self.tree[T_PRIOR], self.tree[T_MOVE]
-        ok = []
-        for j in kids:
-            legal = self._pass_ok if move[j] == PASS else int(move[j]) in self._legal
-            flags[j] = (flags[j] & ~np.uint8(F_DISABLED)) | (0 if legal else F_DISABLED)
-            if legal:
-                ok.append(j)
-            else:
-                prior[j] = 0.0
-        ok = np.array(ok, dtype=np.int64)
+        legal = self._legal[move[kids.start:kids.stop]]  # PASS (-1) reads the last entry
+        flags[kids.start:kids.stop] = ((flags[kids.start:kids.stop] & ~np.uint8(F_DISABLED))
+                                       | np.where(legal, 0, F_DISABLED).astype(np.uint8))
+        prior[kids.start:kids.stop][~legal] = 0.0
+        ok = kids.start + np.flatnonzero(legal)
         total = prior[ok].sum()
         if total > 0:
             prior[ok] /= total
@@ -416,7 +420,8 @@ class Search:
                 self.tree[T_PRIOR][kids.start:kids.stop] = self._clean_priors
 
     # -- simulations ------------------------------------------------------------------------
-    def _ensure_room(self, k):
+    def ensure_room(self, k):
+        """Grow the tree (a new ``self.tree``) if expanding ``k`` more leaves might not fit."""
         cfg = self.config
         cap = self.tree[T_MOVE].shape[0]
         used = int(self.tree[T_META][T_COUNT])
@@ -429,7 +434,7 @@ class Search:
         """One batch of up to k simulations; returns how many ran."""
         cfg = self.config
         ev = self.evaluator
-        self._ensure_room(k)
+        self.ensure_room(k)
         bt = self.batch
         count, _ = mcts.select_leaves(
             self.tree, self.root_board, self.scratch, bt.boards, bt.leaf, bt.expand, bt.terminal,
@@ -460,7 +465,7 @@ class Search:
         self._root_pending = bool(self.tree[T_FIRST][0] < 0)
         if self._root_pending:
             k = 1
-        self._ensure_room(k)
+        self.ensure_room(k)
         bt = self.batch
         count, _ = mcts.select_leaves(
             self.tree, self.root_board, self.scratch, bt.boards, bt.leaf, bt.expand, bt.terminal,
@@ -571,10 +576,17 @@ class Search:
 
     def ranked(self):
         """Enabled root children with visits, best first (visits, then winrate)."""
-        n = self.tree[T_N]
-        kids = [j for j in self._root_children()
-                if n[j] > 0 and not self.tree[T_FLAGS][j] & F_DISABLED]
-        return sorted(kids, key=lambda j: (int(n[j]), self.q(j)), reverse=True)
+        kids = self._root_children()
+        if not len(kids):
+            return []
+        n = self.tree[T_N][kids.start:kids.stop]
+        q = np.empty(len(kids), dtype=np.float64)
+        mcts.child_q(self.tree, 0, self.config.lam, q)
+        keep = np.flatnonzero((n > 0) & ((self.tree[T_FLAGS][kids.start:kids.stop]
+                                          & F_DISABLED) == 0))
+        # most visits first, then the best winrate; ties keep the tree's order (a stable sort)
+        order = keep[np.lexsort((-q[keep], -n[keep]))]
+        return [kids.start + int(k) for k in order]
 
     def pv(self, j, limit=24):
         """Most visited line starting with node j, as moves."""

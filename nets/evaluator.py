@@ -243,6 +243,12 @@ class StackNet:
         self.evaluated += planes.shape[0]
         return probs, wins
 
+    def answer_rows(self, stacks, to_move, rows, out_priors, out_values):
+        """``_forward_rows`` for a caller that keeps its own history stacks (the batched
+        loops' ``SearchRounds``): the network's buffers are sized first."""
+        self._buffers(len(rows))
+        return self._forward_rows(stacks, to_move, rows, out_priors, out_values)
+
     def _forward_rows(self, stacks, to_move, rows, out_priors, out_values):
         """One forward pass over stacks[rows] (for to_move[rows]), each row under its own
         symmetry: priors into out_priors[rows], win probabilities into out_values[rows].

@@ -14,7 +14,8 @@ rows where the game is shorter. ``history_stack(state)`` reads one from a ``Game
 
 Inside the tree a leaf's history is the boards along the path from the root (replayed from the
 root board, ``leaf_stacks``) followed by the root's own history stack: the evaluator computes the
-root stack once per search and every leaf stack from it, in one jitted call per batch.
+root stack once per search and every leaf stack from it, in one jitted call per batch
+(``stacks_many``: for the batches of many searches at once, in the batched loops).
 
 Symmetries
 ----------
@@ -35,9 +36,9 @@ history row hashes like an empty board, which gives the same planes too.
 import numpy as np
 from numba import njit
 
-from engine.board import (BLACK, M_HASH, M_KO, M_TOMOVE, M_W, WHITE, ZOBRIST, ZOBRIST_KO,
-                          ZOBRIST_SIDE, copy_board, copy_into, play)
-from engine.mcts import path_from
+from engine.board import (BLACK, M_HASH, M_KO, M_TOMOVE, M_W, PASS, WHITE, ZOBRIST, ZOBRIST_KO,
+                          ZOBRIST_SIDE, _pass, _play, copy_board, copy_into, play)
+from engine.mcts import T_MOVE, T_PARENT
 
 HISTORY = 8  # positions per stack (t .. t-7)
 PLANES = 2 * HISTORY + 1  # 17 input planes
@@ -197,14 +198,76 @@ def leaf_planes(root_board, root_stack, moves, out=None):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def leaf_stacks(parent, move, leaves, count, root_board, root_stack, scratch, out):
     """out[i] = history stack of tree node leaves[i], i < count: the path's moves are read from
     the tree arrays ``parent`` / ``move`` (``engine.mcts`` T_PARENT / T_MOVE, root = node 0) and
     replayed from ``root_board`` on ``scratch``; the root's history ``root_stack`` follows."""
-    for i in range(count):
-        _stack_after_path(root_board, root_stack, path_from(parent, move, leaves[i]), scratch,
-                          out[i])
+    _stacks_rows(parent, move, leaves, 0, count, root_board, root_stack, scratch, out)
+
+
+@njit(cache=True, nogil=True)
+def stacks_many(trees, root_boards, root_stacks, scratch, leaf, row0, counts, lo, hi, out):
+    """``leaf_stacks`` for searches lo .. hi-1 of a group sharing one batch (the layout of
+    ``engine.mcts.select_many``): rows row0[g] .. row0[g] + counts[g] - 1 of ``leaf`` / ``out``
+    belong to search g, whose tree, root board and root history stack are ``trees[g]``,
+    ``root_boards[g]`` (typed lists) and ``root_stacks[g]``. Disjoint ranges may run in
+    parallel threads, each with its own ``scratch`` board."""
+    for g in range(lo, hi):
+        tree = trees[g]
+        _stacks_rows(tree[T_PARENT], tree[T_MOVE], leaf, row0[g], counts[g], root_boards[g],
+                     root_stacks[g], scratch, out)
+
+
+@njit(cache=True, nogil=True)
+def _stacks_rows(parent, move, leaves, row0, count, root_board, root_stack, scratch, out):
+    """``leaf_stacks`` of the rows row0 .. row0 + count - 1."""
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = scratch
+    r0, r1, r2, r3, r4, r5, r6, r7, r8 = root_board
+    ww = color.shape[0]
+    path = np.empty(64, dtype=np.int64)  # moves root to leaf, grown for deeper leaves
+    c0 = r8[M_TOMOVE]
+    for i in range(row0, row0 + count):
+        depth = 0
+        x = leaves[i]
+        while x > 0:
+            depth += 1
+            x = parent[x]
+        if depth > path.shape[0]:
+            path = np.empty(2 * depth, dtype=np.int64)
+        x = leaves[i]
+        for d in range(depth - 1, -1, -1):
+            path[d] = move[x]
+            x = parent[x]
+        # the root position on the scratch board, element by element: calls that take the
+        # board tuple, and row views of the shared ``out``, cost reference counting on each
+        # array (contended between threads), more than a ply's work
+        for p in range(ww):
+            color[p] = r0[p]
+            nxt[p] = r1[p]
+            head[p] = r2[p]
+            libs[p] = r3[p]
+            csize[p] = r4[p]
+            empt[p] = r5[p]
+            eidx[p] = r6[p]
+            mark[p] = r7[p]
+        for p in range(meta.shape[0]):
+            meta[p] = r8[p]
+        c = c0
+        for j in range(depth):
+            p = path[j]
+            if p == PASS:
+                _pass(meta, c)
+            else:
+                _play(color, nxt, head, libs, csize, empt, eidx, mark, meta, p, c)
+            c = 3 - c
+            d = depth - 1 - j  # the board after move j is d positions before the leaf
+            if d < HISTORY:
+                for q in range(ww):
+                    out[i, d, q] = color[q]
+        for d in range(depth, HISTORY):
+            for q in range(ww):
+                out[i, d, q] = root_stack[d - depth, q]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,4 +304,4 @@ __all__ = ["HISTORY", "PLANES", "INVERSE", "sym_rowcol", "sym_action",
            "apply_symmetry_planes", "apply_symmetry_policy", "inverse_symmetry_planes",
            "inverse_symmetry_policy", "unsymmetrize_policy_rows", "fill_planes",
            "fill_planes_batch", "fill_planes_rows", "history_stack", "path_stack", "leaf_planes",
-           "leaf_stacks", "stack_keys"]
+           "leaf_stacks", "stacks_many", "stack_keys"]

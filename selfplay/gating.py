@@ -53,7 +53,7 @@ from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.checkpoint import load_checkpoint
 from nets.features import history_stack
 from selfplay import stats
-from selfplay.zero_selfplay import BatchedNet, SelfPlayConfig, SharedNetSlot, outcome, search_round
+from selfplay.zero_selfplay import BatchedNet, SearchRounds, SelfPlayConfig, SharedNetSlot, outcome
 
 LEDGER = "ledger.json"
 
@@ -215,11 +215,12 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
             bar.update(1)
             bar.set_postfix_str(f"+{wins} ={draws} -{losses}")
 
+    rounds = SearchRounds(board_size, cfg.leaf_batch)
     try:
         active = [new_game() for _ in range(min(cfg.parallel_games, cfg.games))]
         while active:
-            search_round(active, cfg.leaf_batch,
-                         lambda g: nets["cand" if g.state.to_move == g.candidate else "best"])
+            rounds.run(active,
+                       lambda g: nets["cand" if g.state.to_move == g.candidate else "best"])
             nxt = []
             for g in active:
                 if g.sims < g.target or not move(g):
@@ -234,6 +235,7 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
             # an SPRT decision ends the match; unfinished games are dropped
             active = [] if decision is not None else nxt
     finally:
+        rounds.close()
         if bar is not None:
             bar.close()
 

@@ -214,6 +214,7 @@ def _selfplay_job(job, progress=False):
     s = run_selfplay(ckpt, sp, games_dir, n_games, device=device, network_step=step,
                      progress=progress)
     s.pop("records")
+    s.pop("batch_sizes")
     return s
 
 

@@ -5,15 +5,16 @@
 The loop
 --------
 ``parallel_games`` games are in progress at once, each with its own ``engine.search.Search``
-tree (kept from move to move: tree reuse). One step of the loop
+tree (kept from move to move: tree reuse). One step of the loop (``SearchRounds.run``)
 
-1. asks every game's search for a leaf batch (``Search.begin_batch``: up to ``leaf_batch``
-   leaves, spread over the tree by virtual loss);
-2. builds the input planes of all those leaves (``BatchedNet``: the history stack of each leaf
-   replayed from its own game's root, ``nets.features``) and runs ONE forward pass of the
-   network over all of them, so the network sees batches of about
+1. asks every game's search for a leaf batch (up to ``leaf_batch`` leaves, spread over the
+   tree by virtual loss) and replays each leaf's history stack from its game's root, for all
+   games in one jitted call (``engine.mcts.select_many``, ``nets.features.stacks_many``);
+2. builds the input planes of all those leaves and runs ONE forward pass of the network over
+   all of them (``BatchedNet``), so the network sees batches of about
    ``parallel_games * leaf_batch`` positions;
-3. hands each game its rows back and expands / backs up its tree (``Search.finish_batch``);
+3. expands and backs up every tree with its rows of the answers, again in one call
+   (``engine.mcts.backup_many``);
 4. lets every game whose search has its visits choose and play its move, record the training
    sample and prepare the next search; a finished game is written out and its slot starts the
    next game, until ``n_games`` have been started.
@@ -67,20 +68,22 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numba.typed import List
 
-from engine import atomic
-from engine.board import BLACK, WHITE, M_TOMOVE, to_action
+from engine import atomic, mcts
+from engine.board import BLACK, PASS, WHITE, M_TOMOVE, new_board
 from engine.config import Config, check
 from engine.game import GameState, result_string
 from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD
-from engine.search import Search, SearchConfig, no_losing_pass
+from engine.search import LeafBatch, Search, SearchConfig, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.evaluator import PRECISIONS, StackNet
-from nets.features import PLANES, fill_planes, history_stack
+from nets.features import HISTORY, PLANES, fill_planes, history_stack, stacks_many
 
 
 @dataclass(frozen=True)
@@ -211,27 +214,165 @@ class BatchedNet(StackNet):
             off += k
 
 
-def search_round(games, leaf_batch, net_of):
-    """One round of a batched loop (self-play, gating) over the games in progress: each game's
-    search (``g.search``) begins a batch of at most ``leaf_batch`` leaves, and no more than the
-    ``g.target - g.sims`` simulations it still wants; each network ``net_of(g)`` answers the
-    batches of its games in one ``evaluate`` call; then every game's ``sims`` grows by the
-    simulations its batch finished. On any exception every batch begun is aborted first."""
-    groups = {}  # network -> [(search, batch, root stack)]
-    try:
-        for g in games:
+def _selection_key(search):
+    """The settings ``select_many`` takes once for a whole group of searches."""
+    c = search.config
+    return (c.c_puct, c.fpu_reduction, c.fpu_value, c.lam, c.virtual_loss, c.expand_threshold,
+            bool(search.evaluator.independent_samples), c.max_collisions)
+
+
+class SearchRounds:
+    """The search step of a batched loop (self-play, gating): every game in progress selects a
+    leaf batch, the network(s) answer all of them, every tree backs them up.
+
+    One round over ``games`` (objects with ``search``, ``target``, ``sims``, ``root_stack``):
+
+    1. each game's search picks at most ``leaf_batch`` leaves, and no more than the
+       ``target - sims`` simulations it still wants (one while its root has no children), into
+       its own rows of one shared ``LeafBatch``; each leaf's history stack is replayed;
+    2. ``net_of(g)`` says which ``BatchedNet`` answers game g: each network answers the
+       non-terminal rows of its games in one forward pass;
+    3. each tree expands and backs up its rows, and ``g.sims`` grows by its leaves.
+
+    Steps 1 and 3 are one jitted call per thread over a range of games
+    (``engine.mcts.select_many`` / ``backup_many``, ``nets.features.stacks_many``), so the
+    Python-to-Numba crossing is paid per round, not per game, and with ``threads`` > 1 the
+    games are split between that many threads (the kernels release the GIL) while the
+    network's own threads wait. The trees of the round's searches must share their selection
+    settings (``_selection_key``). The results do not depend on ``threads``: each game's tree
+    work is its own, and the symmetry draws happen in one thread in row order."""
+
+    def __init__(self, board_size, leaf_batch, threads=1):
+        self.n = int(board_size)
+        self.kmax = int(leaf_batch)  # rows each game owns in the shared batch
+        self.threads = max(1, int(threads))
+        self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
+        self._scratch = [new_board(self.n) for _ in range(self.threads)]  # one per thread
+        self._cap = 0  # games the buffers hold
+        self.sizes = []  # rows of each forward pass so far (the benchmark replays them)
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _allocate(self, m, search):
+        n, rows = self.n, m * self.kmax
+        self._cap = m
+        self.batch = LeafBatch(n, rows, search.batch.komi)  # rows g*kmax .. belong to game g
+        self.row0 = np.arange(m, dtype=np.int64) * self.kmax  # first row of each game
+        self.k = np.zeros(m, dtype=np.int64)  # leaves wanted from each game
+        self.counts = np.zeros(m, dtype=np.int64)  # leaves each game picked
+        self.group = np.zeros(m, dtype=np.int64)  # network of each game (index into the round's)
+        self.rows = np.zeros(rows, dtype=np.int64)  # rows one network answers
+        self.to_move = np.zeros(rows, dtype=np.int64)  # side to move of each row
+        self.stacks = np.zeros((rows, HISTORY, (n + 2) ** 2), dtype=np.int8)  # history stacks
+        self.root_stacks = np.zeros((m, HISTORY, (n + 2) ** 2), dtype=np.int8)
+        # typed lists the kernels index by game; entries are replaced when a game's search
+        # gets a new tree (reroot, growth) or root board (each move)
+        self.trees, self.root_boards = List(), List()
+        for _ in range(m):
+            self.trees.append(search.tree)
+            self.root_boards.append(search.root_board)
+        self._tree_of = [None] * m  # what each entry holds, to notice replacements
+        self._board_of = [None] * m
+        self._stack_of = [None] * m
+
+    def _sync(self, games):
+        for i, g in enumerate(games):
             s = g.search
-            bt = s.begin_batch(min(leaf_batch, g.target - g.sims))
-            groups.setdefault(net_of(g), []).append((s, bt, g.root_stack))
-        for net, items in groups.items():
-            net.evaluate(items)
-    except BaseException:
-        for items in groups.values():
-            for s, bt, _ in items:
-                s.abort_batch(bt)
-        raise
-    for g in games:
-        g.sims += g.search.finish_batch(g.search.batch)
+            if self._tree_of[i] is not s.tree:
+                self.trees[i] = self._tree_of[i] = s.tree
+            if self._board_of[i] is not s.root_board:
+                self.root_boards[i] = self._board_of[i] = s.root_board
+            if self._stack_of[i] is not g.root_stack:
+                self.root_stacks[i] = self._stack_of[i] = g.root_stack
+
+    def _split(self, fn, m):
+        """fn(lo, hi, scratch) over [0, m) in up to ``threads`` contiguous parts."""
+        t = min(self.threads, m)
+        bounds = [m * j // t for j in range(t + 1)]
+        futures = [self._pool.submit(fn, bounds[j], bounds[j + 1], self._scratch[j])
+                   for j in range(1, t)]
+        try:
+            fn(bounds[0], bounds[1], self._scratch[0])
+        finally:
+            for f in futures:
+                f.result()
+
+    def run(self, games, net_of):
+        """One round (class docstring). On any exception the leaves selected are released, so
+        every tree stays usable."""
+        m = len(games)
+        if m == 0:
+            return
+        s0 = games[0].search
+        key = _selection_key(s0)
+        if m > self._cap:
+            self._allocate(max(m, 2 * self._cap), s0)
+        k, counts, pending = self.k, self.counts, []
+        for i, g in enumerate(games):
+            s = g.search
+            if _selection_key(s) != key:
+                raise ValueError("the searches of a round must share their selection settings")
+            if s.tree[T_FIRST][0] < 0:  # the root first, alone
+                want = 1
+                pending.append(i)
+            else:
+                want = min(self.kmax, g.target - g.sims)
+                if want < 1:
+                    raise ValueError("a game in the round wants no more simulations")
+            s.ensure_room(want)
+            k[i] = want
+        counts[:m] = 0
+        self._sync(games)
+        bt, trees = self.batch, self.trees
+        c_puct, fpu_reduction, fpu_value, lam, vl_weight, threshold, dup, max_coll = key
+
+        def select(lo, hi, scratch):
+            mcts.select_many(trees, self.root_boards, scratch, bt.boards, bt.leaf, bt.expand,
+                             bt.terminal, self.row0, k, counts, lo, hi, c_puct, fpu_reduction,
+                             fpu_value, lam, vl_weight, threshold, dup, max_coll)
+            stacks_many(trees, self.root_boards, self.root_stacks, scratch, bt.leaf, self.row0,
+                        counts, lo, hi, self.stacks)
+
+        try:
+            self._split(select, m)
+            nets = []  # the round's networks, in order of first appearance
+            for i, g in enumerate(games):
+                net = net_of(g)
+                for j, other in enumerate(nets):
+                    if other is net:
+                        break
+                else:
+                    j = len(nets)
+                    nets.append(net)
+                self.group[i] = j
+            used = m * self.kmax
+            self.to_move[:used] = bt.boards[8][:used, M_TOMOVE]
+            for j, net in enumerate(nets):
+                r = mcts.batch_rows(self.row0[:m], counts[:m], bt.terminal, self.group[:m], j,
+                                    self.rows)
+                if r:
+                    self.sizes.append(int(r))
+                    net.answer_rows(self.stacks, self.to_move, self.rows[:r], bt.priors,
+                                    bt.value)
+        except BaseException:
+            mcts.release_many(trees, bt.leaf, self.row0, counts, 0, m)
+            raise
+
+        def backup(lo, hi, scratch):
+            mcts.backup_many(trees, bt.boards, bt.leaf, bt.expand, bt.terminal, self.row0,
+                             counts, lo, hi, bt.priors, bt.value, bt.rollout, bt.score, True,
+                             False, bt.komi)
+
+        self._split(backup, m)
+        for i, g in enumerate(games):
+            g.sims += int(counts[i])
+        for i in pending:
+            s = games[i].search
+            if s.tree[T_FIRST][0] >= 0:
+                s.setup_root()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,9 +416,11 @@ def _root_policy(search, n):
     f = int(tree[T_FIRST][0])
     if f < 0:
         return pi
-    for j in range(f, f + int(tree[T_NCHILD][0])):
-        if not tree[T_FLAGS][j] & F_DISABLED:
-            pi[to_action(n, int(tree[T_MOVE][j]))] = tree[T_N][j]
+    kids = slice(f, f + int(tree[T_NCHILD][0]))
+    on = (tree[T_FLAGS][kids] & F_DISABLED) == 0
+    p = tree[T_MOVE][kids][on].astype(np.int64)
+    w = n + 2
+    pi[np.where(p == PASS, n * n, (p // w - 1) * n + p % w - 1)] = tree[T_N][kids][on]
     total = pi.sum()
     if total > 0:
         pi /= total
@@ -320,8 +463,13 @@ def write_npz_atomic(path, arrays):
 class SelfPlay:
     """The batched self-play loop over ``n_games`` games (see the module docstring)."""
 
-    def __init__(self, net, config, out_dir, n_games, network_step=0, on_game=None):
+    def __init__(self, net, config, out_dir, n_games, network_step=0, on_game=None,
+                 threads=None):
         self.net = net  # BatchedNet
+        # threads of the tree work (SearchRounds); the games do not depend on it. One by
+        # default: on the CPU, torch's threads spin for milliseconds after each forward pass,
+        # through the whole tree phase, and a second tree thread measured no faster
+        self.threads = 1 if threads is None else int(threads)
         self.cfg = config
         self.out_dir = os.fspath(out_dir)
         self.n_games = int(n_games)
@@ -419,19 +567,23 @@ class SelfPlay:
         t0 = time.perf_counter()
         ev0, calls0, fw0 = self.net.evaluated, self.net.calls, self.net.forward_s
         active = [self._new_game() for _ in range(min(cfg.parallel_games, self.n_games))]
-        while active:
-            search_round(active, cfg.leaf_batch, lambda g: self.net)
-            nxt = []
-            for g in active:
-                if g.sims < g.target:
-                    nxt.append(g)
-                elif self._move(g):
-                    self._finish(g)
-                    if self.started < self.n_games:
-                        nxt.append(self._new_game())
-                else:
-                    nxt.append(g)
-            active = nxt
+        rounds = SearchRounds(cfg.board_size, cfg.leaf_batch, self.threads)
+        try:
+            while active:
+                rounds.run(active, lambda g: self.net)
+                nxt = []
+                for g in active:
+                    if g.sims < g.target:
+                        nxt.append(g)
+                    elif self._move(g):
+                        self._finish(g)
+                        if self.started < self.n_games:
+                            nxt.append(self._new_game())
+                    else:
+                        nxt.append(g)
+                active = nxt
+        finally:
+            rounds.close()
         seconds = time.perf_counter() - t0
         evaluated = self.net.evaluated - ev0
         calls = self.net.calls - calls0
@@ -442,6 +594,7 @@ class SelfPlay:
             "games": len(self.records), "moves": self.moves, "seconds": seconds,
             "evaluations": evaluated, "forward_calls": calls,
             "mean_batch": evaluated / calls if calls else 0.0,
+            "batch_sizes": rounds.sizes,
             "evals_per_s": evaluated / seconds if seconds > 0 else 0.0,
             "forward_s": fw, "forward_evals_per_s": evaluated / fw if fw > 0 else 0.0,
             "black_wins": sum(r["winner"] == BLACK for r in self.records),
@@ -465,12 +618,13 @@ def _load_model(model_or_checkpoint, board_size):
 
 
 def run_selfplay(model_or_checkpoint, config, out_dir, n_games, device=None, network_step=None,
-                 progress=False):
+                 progress=False, tree_threads=1):
     """Play ``n_games`` self-play games with a network (a module, or a checkpoint path whose
     step becomes ``network_step``), writing ``<name>.sgf`` / ``<name>.npz`` into ``out_dir``.
 
     Returns a summary dict: games, moves, seconds, evaluations (positions through the network),
-    forward_calls, mean_batch, evals_per_s (during self-play), forward_s / forward_evals_per_s
+    forward_calls, mean_batch, batch_sizes (rows of each forward pass), evals_per_s (during
+    self-play), forward_s / forward_evals_per_s
     (inside the forward passes alone), black_wins / white_wins / jigo, resigned,
     no_resign_games, would_resign, false_resign, false_resign_rate, records (one per game)."""
     if n_games < 0:
@@ -493,23 +647,33 @@ def run_selfplay(model_or_checkpoint, config, out_dir, n_games, device=None, net
             bar.set_postfix_str(f"{rec['result']} {rec['moves']} moves")
     try:
         sp = SelfPlay(net, config, out_dir, n_games,
-                      network_step=step if network_step is None else network_step, on_game=on_game)
+                      network_step=step if network_step is None else network_step, on_game=on_game,
+                      threads=tree_threads)
         return sp.run()
     finally:
         if bar is not None:
             bar.close()
 
 
-def forward_throughput(model, board_size, batch, seconds=3.0, device=None, precision="fp32"):
+def forward_throughput(model, board_size, batch, seconds=3.0, device=None, precision="fp32",
+                       sizes=None):
     """Positions per second of bare forward passes of ``model`` at batch size ``batch``
-    (softmax and copies back included, as in self-play): the yardstick of self-play speed."""
+    (softmax and copies back included, as in self-play): the yardstick of self-play speed.
+    With ``sizes`` (a sequence of batch sizes, e.g. self-play's ``batch_sizes``) the passes
+    replay that sequence, once, instead: the same network work self-play did, without the
+    search around it."""
     net = BatchedNet(model, board_size, device, random_symmetry=False, precision=precision)
     rng = np.random.default_rng(0)
-    planes = (rng.random((batch, PLANES, board_size, board_size)) < 0.3).astype(np.float32)
-    net.forward(planes)  # warm-up
+    top = max(sizes) if sizes else batch
+    planes = (rng.random((top, PLANES, board_size, board_size)) < 0.3).astype(np.float32)
+    net.forward(planes[:batch if not sizes else sizes[0]])  # warm-up
     net.forward_s, net.evaluated = 0.0, 0
-    while net.forward_s < seconds:
-        net.forward(planes)
+    if sizes:
+        for b in sizes:
+            net.forward(planes[:b])
+    else:
+        while net.forward_s < seconds:
+            net.forward(planes)
     return net.evaluated / net.forward_s
 
 
@@ -541,8 +705,13 @@ def main(argv=None):
                     help="forward-pass arithmetic; bf16 is 2.5-3x faster where native (auto)")
     ap.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--tree-threads", type=int, default=1,
+                    help="threads for the tree work (the games stay the same); meant for a "
+                         "network on a GPU (not measured): on the CPU torch's threads spin "
+                         "between forward passes and 2 measured no faster than 1")
     ap.add_argument("--compare-forward", action="store_true",
-                    help="also time bare forward passes at the mean batch size and print the ratio")
+                    help="also time bare forward passes (the same batch sizes again, and the "
+                         "mean batch size) and print self-play's ratio to them")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -556,18 +725,23 @@ def main(argv=None):
             max_moves=args.max_moves, seed=args.seed, name_prefix=args.name_prefix,
             precision=args.precision)
         summary = run_selfplay(args.checkpoint, cfg, args.out, args.games, device=args.device,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, tree_threads=args.tree_threads)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     summary.pop("records")
+    sizes = summary.pop("batch_sizes")
     if args.compare_forward and summary["forward_calls"]:
         model, _ = _load_model(args.checkpoint, cfg.board_size)
-        batch = max(1, round(summary["mean_batch"]))
-        raw = forward_throughput(model, cfg.board_size, batch, device=args.device,
-                                 precision=cfg.precision)
-        summary["raw_forward_evals_per_s"] = raw
-        summary["selfplay_over_raw"] = summary["evals_per_s"] / raw
+        kw = dict(device=args.device, precision=cfg.precision)
+        replay = forward_throughput(model, cfg.board_size, 0, sizes=sizes, **kw)
+        mean = forward_throughput(model, cfg.board_size, max(1, round(summary["mean_batch"])),
+                                  **kw)
+        summary["forward_share"] = summary["forward_s"] / summary["seconds"]
+        summary["raw_forward_evals_per_s"] = replay
+        summary["selfplay_over_raw"] = summary["evals_per_s"] / replay
+        summary["raw_forward_mean_batch_evals_per_s"] = mean
+        summary["selfplay_over_raw_mean_batch"] = summary["evals_per_s"] / mean
     print(json.dumps({"config": cfg.to_dict(), **summary}, indent=1))
     return 0
 

@@ -11,9 +11,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from engine.board import BLACK, PASS, WHITE
+from engine.board import BLACK, PASS, WHITE, to_action
 from engine.coords import parse_vertex
 from engine.diagram import state_from_diagram
+from engine import mcts
 from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD, T_PRIOR, T_WV
 from engine.search import Search, SearchConfig, UniformEvaluator
 from engine.sgf import load_sgf_game
@@ -96,7 +97,7 @@ def test_games_are_legal_and_recorded_position_by_position(played):
         # played moves carry policy mass (they were visited) on full-search positions
         for i in np.flatnonzero(full)[:5]:
             p = sgf.moves[i].point
-            a = N * N if p == PASS else zs.to_action(N, p)
+            a = N * N if p == PASS else to_action(N, p)
             assert d["policy"][i, a] > 0
     all_full = np.concatenate([d["full_search"] for d, _ in recs])
     assert all_full.any() and not all_full.all()  # playout cap: both kinds of search
@@ -209,6 +210,103 @@ def test_batched_net_answers_a_leaf_batch_as_the_net_evaluator_does():
     assert np.array_equal(bt.priors[:k], priors) and np.array_equal(bt.value[:k], values)
     assert np.allclose(priors.sum(axis=1), 1.0, atol=1e-5)
     s.abort_batch(bt)
+
+
+class _RoundGame:
+    """What SearchRounds reads of a game: its search, the simulations wanted and done, and
+    the history stack of the root."""
+
+    def __init__(self, state, seed, target):
+        self.search = Search(cfg().search_config(seed), zs.SharedNetSlot())
+        self.search.prepare(state, state.to_move)
+        self.root_stack = history_stack(self.search.root_state)
+        self.target, self.sims = target, 0
+
+
+def _round_positions():
+    """Three positions of a 5x5 game, each with the side to move it has in play."""
+    st = state_from_diagram("""
+        . . . . .
+        . X O . .
+        . . X . .
+        . O . . .
+        . . . . .
+    """, to_move=WHITE)
+    a = st.copy()
+    b = st.copy()
+    b.play(WHITE, parse_vertex("D4", N))
+    c = b.copy()
+    c.play(BLACK, parse_vertex("D2", N))
+    return [a, b, c]
+
+
+def _tree_arrays(search):
+    used = int(search.tree[-1][0])
+    return [np.array(x[:used]) for x in search.tree[:-1]]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_search_rounds_grow_the_trees_each_search_grows_alone(threads):
+    """One SearchRounds round over several games is, game by game, what a search does driven
+    alone (begin_batch, the batched network, finish_batch): the same trees to the bit, with
+    one thread or two."""
+    net = tiny_net()
+    together = [_RoundGame(st, 10 + i, 40) for i, st in enumerate(_round_positions())]
+    alone = [_RoundGame(st, 10 + i, 40) for i, st in enumerate(_round_positions())]
+    a_net = zs.BatchedNet(net, N, "cpu", random_symmetry=True, seed=3)
+    b_net = zs.BatchedNet(net, N, "cpu", random_symmetry=True, seed=3)
+    rounds = zs.SearchRounds(N, 4, threads)
+    try:
+        while any(g.sims < g.target for g in together):
+            active = [g for g in together if g.sims < g.target]
+            rounds.run(active, lambda g: a_net)
+            # the same round, the old way: one begin / evaluate / finish per search
+            act = [g for g in alone if g.sims < g.target]
+            items = []
+            for g in act:
+                bt = g.search.begin_batch(min(4, g.target - g.sims))
+                items.append((g.search, bt, g.root_stack))
+            b_net.evaluate(items)
+            for g in act:
+                g.sims += g.search.finish_batch(g.search.batch)
+    finally:
+        rounds.close()
+    assert max(rounds.sizes) > 4  # one forward pass answered several games
+    for x, y in zip(together, alone):
+        assert x.sims == y.sims == 40
+        for u, v in zip(_tree_arrays(x.search), _tree_arrays(y.search)):
+            assert np.array_equal(u, v)
+        assert mcts.check_tree(x.search.tree) == 0
+
+
+def test_search_rounds_take_the_virtual_losses_back_when_the_network_fails():
+    class Broken(zs.BatchedNet):
+        def answer_rows(self, *args):
+            raise RuntimeError("out of memory")
+
+    games_ = [_RoundGame(st, 20 + i, 16) for i, st in enumerate(_round_positions())]
+    good = zs.BatchedNet(tiny_net(), N, "cpu")
+    bad = Broken(tiny_net(), N, "cpu")
+    rounds = zs.SearchRounds(N, 4)
+    rounds.run(games_, lambda g: good)  # the roots get their children
+    before = [g.sims for g in games_]
+    with pytest.raises(RuntimeError, match="out of memory"):
+        rounds.run(games_, lambda g: bad)
+    assert [g.sims for g in games_] == before
+    for g in games_:
+        assert mcts.check_tree(g.search.tree) == 0  # no virtual loss left behind
+    rounds.run(games_, lambda g: good)  # and the trees go on
+    assert all(g.sims > b for g, b in zip(games_, before))
+
+
+def test_search_rounds_refuse_searches_with_other_selection_settings():
+    st = _round_positions()[0]
+    g1 = _RoundGame(st, 1, 8)
+    g2 = _RoundGame(st, 2, 8)
+    g2.search = Search(cfg(c_puct=4.0).search_config(2), zs.SharedNetSlot())
+    g2.search.prepare(st, st.to_move)
+    with pytest.raises(ValueError, match="selection settings"):
+        zs.SearchRounds(N, 4).run([g1, g2], lambda g: None)
 
 
 def test_begin_finish_batches_build_the_same_tree_as_run():
