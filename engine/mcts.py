@@ -94,6 +94,7 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.typed import List
 
 from engine.board import (BLACK, PASS, M_KO, M_KO_COLOR, M_N, M_NEMPTY, M_PASSES, M_TOMOVE,
                           M_W, _chains_allow, _pass, _play, _u, area_owner, area_score, copy_into,
@@ -555,6 +556,23 @@ def _backup_rows(tree, boards, leaf, expand, terminal, row0, count, priors, valu
             v = flip(v)
             r = flip(r)
             x = parent[u]
+
+
+@njit(cache=True)
+def filled_list(item, m):
+    """A typed list of ``m`` references to ``item`` (a tree or a board): the per-search lists of
+    ``select_many``. Made and changed (``set_item``) in cached jitted code, because the typed
+    list's own Python methods compile on first use in every process, about a second each."""
+    out = List()
+    for _ in range(m):
+        out.append(item)
+    return out
+
+
+@njit(cache=True)
+def set_item(lst, i, item):
+    """lst[i] = item for a typed list from ``filled_list``."""
+    lst[i] = item
 
 
 @njit(cache=True, nogil=True)

@@ -142,10 +142,35 @@ def fill_planes_batch(stacks, to_move, syms, count, n, out):
 
 @njit(cache=True)
 def fill_planes_rows(stacks, to_move, rows, syms, n, out):
-    """out[j] = planes of stacks[rows[j]] under symmetry syms[j]: only the rows to evaluate."""
+    """out[j] = planes of stacks[rows[j]] under symmetry syms[j]: only the rows to evaluate.
+    (``_fill``'s planes, written plane by plane through a table of the symmetries: the batched
+    loops build every network input here.)"""
+    nn = n * n
+    w = n + 2
+    pad = np.empty(nn, dtype=np.int64)  # padded point of each action
+    dest = np.empty((8, nn), dtype=np.int64)  # dest[k, a]: where symmetry k sends action a
+    for r in range(n):
+        for c in range(n):
+            a = r * n + c
+            pad[a] = (r + 1) * w + c + 1
+            for k in range(8):
+                r2, c2 = sym_rowcol(k, n, r, c)
+                dest[k, a] = r2 * n + c2
+    flat = out.reshape((out.shape[0], PLANES, nn))
     for j in range(rows.shape[0]):
         i = rows[j]
-        _fill(stacks[i], to_move[i], n, syms[j], out[j])
+        me = to_move[i]
+        opp = 3 - me
+        k = syms[j]
+        for t in range(HISTORY):
+            for a in range(nn):
+                v = stacks[i, t, pad[a]]
+                d = dest[k, a]
+                flat[j, t, d] = 1.0 if v == me else 0.0
+                flat[j, HISTORY + t, d] = 1.0 if v == opp else 0.0
+        colour = np.float32(1.0 if me == BLACK else 0.0)
+        for a in range(nn):
+            flat[j, 2 * HISTORY, a] = colour
 
 
 def history_stack(state):

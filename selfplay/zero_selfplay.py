@@ -73,7 +73,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from numba.typed import List
 
 from engine import atomic, mcts
 from engine.board import BLACK, PASS, WHITE, M_TOMOVE, new_board
@@ -270,10 +269,8 @@ class SearchRounds:
         self.root_stacks = np.zeros((m, HISTORY, (n + 2) ** 2), dtype=np.int8)
         # typed lists the kernels index by game; entries are replaced when a game's search
         # gets a new tree (reroot, growth) or root board (each move)
-        self.trees, self.root_boards = List(), List()
-        for _ in range(m):
-            self.trees.append(search.tree)
-            self.root_boards.append(search.root_board)
+        self.trees = mcts.filled_list(search.tree, m)
+        self.root_boards = mcts.filled_list(search.root_board, m)
         self._tree_of = [None] * m  # what each entry holds, to notice replacements
         self._board_of = [None] * m
         self._stack_of = [None] * m
@@ -282,9 +279,11 @@ class SearchRounds:
         for i, g in enumerate(games):
             s = g.search
             if self._tree_of[i] is not s.tree:
-                self.trees[i] = self._tree_of[i] = s.tree
+                mcts.set_item(self.trees, i, s.tree)
+                self._tree_of[i] = s.tree
             if self._board_of[i] is not s.root_board:
-                self.root_boards[i] = self._board_of[i] = s.root_board
+                mcts.set_item(self.root_boards, i, s.root_board)
+                self._board_of[i] = s.root_board
             if self._stack_of[i] is not g.root_stack:
                 self.root_stacks[i] = self._stack_of[i] = g.root_stack
 

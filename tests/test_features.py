@@ -8,7 +8,7 @@ from engine.coords import parse_vertex
 from engine.game import GameState
 from engine.player import Budget
 from engine.search import MCTSPlayer, SearchConfig, UniformEvaluator
-from nets.features import (HISTORY, INVERSE, PLANES, apply_symmetry_planes,
+from nets.features import (HISTORY, INVERSE, PLANES, apply_symmetry_planes, fill_planes_rows,
                            apply_symmetry_policy, fill_planes, fill_planes_batch, history_stack,
                            inverse_symmetry_planes, inverse_symmetry_policy, leaf_planes,
                            leaf_stacks, path_stack, stack_keys, unsymmetrize_policy_rows)
@@ -149,6 +149,34 @@ def test_symmetries_round_trip(n):
         seen.add(sp.tobytes())
         assert INVERSE[INVERSE[k]] == k
     assert len(seen) == 8  # eight different images of a generic board
+
+
+@pytest.mark.parametrize("n", [5, 9])
+def test_rows_builder_is_the_stack_builder_under_each_symmetry(n):
+    """fill_planes_rows (what the batched loops feed the network) gives, row by row, the
+    planes of fill_planes transformed by the row's symmetry, for either side to move."""
+    rng = np.random.default_rng(n)
+    g = GameState(n, komi=7.5)
+    stacks, to_move = [], []
+    for _ in range(3 * n):
+        pts = g.legal_points(g.to_move)
+        if not pts:
+            break
+        g.play(g.to_move, int(rng.choice(pts)))
+        stacks.append(history_stack(g))
+        to_move.append(g.to_move)
+    stacks = np.array(stacks)
+    to_move = np.array(to_move, dtype=np.int64)
+    rows = rng.permutation(len(stacks))[:12].astype(np.int64)
+    syms = rng.integers(0, 8, size=len(rows)).astype(np.int64)
+    out = np.full((len(rows), PLANES, n, n), -1.0, dtype=np.float32)
+    fill_planes_rows(stacks, to_move, rows, syms, n, out)
+    for j, i in enumerate(rows):
+        ident = np.zeros((PLANES, n, n), dtype=np.float32)
+        fill_planes(stacks[i], to_move[i], n, ident)
+        want = np.zeros_like(ident)
+        apply_symmetry_planes(ident, syms[j], want)
+        assert np.array_equal(out[j], want)
 
 
 def test_planes_and_policy_transform_the_same_way():
