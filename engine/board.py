@@ -126,6 +126,24 @@ def copy_into(dst, src):
     dst[8][:] = src[8]
 
 
+@njit(cache=True, inline="always")
+def _copy_arrays(color, nxt, head, libs, csize, empt, eidx, mark, meta,
+                 s0, s1, s2, s3, s4, s5, s6, s7, s8):
+    """``copy_into`` for a board already taken apart (the hot loops of the search kernels):
+    element by element, so no view or tuple is made per copy (see below)."""
+    for p in range(color.shape[0]):
+        color[p] = s0[p]
+        nxt[p] = s1[p]
+        head[p] = s2[p]
+        libs[p] = s3[p]
+        csize[p] = s4[p]
+        empt[p] = s5[p]
+        eidx[p] = s6[p]
+        mark[p] = s7[p]
+    for p in range(meta.shape[0]):
+        meta[p] = s8[p]
+
+
 # The per-move kernels take the board's arrays one by one rather than the tuple: unpacking
 # a tuple inside a hot loop costs Numba reference-count updates, which dominated playout
 # time. ``_nrt=False``: they never allocate. Their hottest loads index through ``_u``.

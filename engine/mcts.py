@@ -97,8 +97,8 @@ from numba import njit
 from numba.typed import List
 
 from engine.board import (BLACK, PASS, M_KO, M_KO_COLOR, M_N, M_NEMPTY, M_PASSES, M_TOMOVE,
-                          M_W, _chains_allow, _pass, _play, _u, area_owner, area_score, copy_into,
-                          is_legal)
+                          M_W, _chains_allow, _copy_arrays, _pass, _play, _u, area_owner,
+                          area_score, copy_into, is_legal)
 from engine.playout import heuristic_priors, run_playout
 
 # tuple slots of a tree
@@ -389,17 +389,8 @@ def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0
     count = 0
     collisions = 0
     while count < k:
-        for p in range(ww):
-            color[p] = r0[p]
-            nxt[p] = r1[p]
-            head[p] = r2[p]
-            libs[p] = r3[p]
-            csize[p] = r4[p]
-            empt[p] = r5[p]
-            eidx[p] = r6[p]
-            mark[p] = r7[p]
-        for p in range(nm):
-            meta[p] = r8[p]
+        _copy_arrays(color, nxt, head, libs, csize, empt, eidx, mark, meta,
+                     r0, r1, r2, r3, r4, r5, r6, r7, r8)
         node = 0
         vl[0] += 1
         while first[node] >= 0 and (flags[node] & F_TERMINAL) == 0:

@@ -37,7 +37,8 @@ import numpy as np
 from numba import njit
 
 from engine.board import (BLACK, M_HASH, M_KO, M_TOMOVE, M_W, PASS, WHITE, ZOBRIST, ZOBRIST_KO,
-                          ZOBRIST_SIDE, _pass, _play, copy_board, copy_into, play)
+                          ZOBRIST_SIDE, _copy_arrays, _pass, _play, copy_board, copy_into,
+                          play)
 from engine.mcts import T_MOVE, T_PARENT
 
 HISTORY = 8  # positions per stack (t .. t-7)
@@ -267,17 +268,8 @@ def _stacks_rows(parent, move, leaves, row0, count, root_board, root_stack, scra
         # the root position on the scratch board, element by element: calls that take the
         # board tuple, and row views of the shared ``out``, cost reference counting on each
         # array (contended between threads), more than a ply's work
-        for p in range(ww):
-            color[p] = r0[p]
-            nxt[p] = r1[p]
-            head[p] = r2[p]
-            libs[p] = r3[p]
-            csize[p] = r4[p]
-            empt[p] = r5[p]
-            eidx[p] = r6[p]
-            mark[p] = r7[p]
-        for p in range(meta.shape[0]):
-            meta[p] = r8[p]
+        _copy_arrays(color, nxt, head, libs, csize, empt, eidx, mark, meta,
+                     r0, r1, r2, r3, r4, r5, r6, r7, r8)
         c = c0
         for j in range(depth):
             p = path[j]
