@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from engine import mcts
+from engine import search as search_mod
 from engine.board import BLACK, PASS, RESIGN, WHITE
 from engine.coords import format_vertex, parse_vertex
 from engine.diagram import state_from_diagram
@@ -306,6 +307,31 @@ def test_tree_reuse_keeps_the_played_line():
     other = GameState(7, komi=7.0)
     other.play(BLACK, v("A1", 7))
     assert s.prepare(other, WHITE) == 0
+
+
+@pytest.mark.parametrize("spare_limit", [1 << 18, 0])
+def test_moving_the_root_move_after_move_keeps_each_subtree(spare_limit, monkeypatch):
+    """Each reroot fills the tree left over from the one before (spare_limit 0: a fresh tree
+    every time, as for large trees); either way the kept subtree is the one ``reroot`` copies."""
+    monkeypatch.setattr(search_mod, "SPARE_MAX_NODES", spare_limit)
+    st = GameState(7, komi=7.0)
+    s = fake_search(value=0.5)
+    s.prepare(st, BLACK)
+    for _ in range(4):
+        s.run(visits=300)
+        j = s.ranked()[0]
+        want = mcts.reroot(s.tree, j)
+        st.play(st.to_move, int(s.tree[T_MOVE][j]))
+        assert s.prepare(st, st.to_move) == int(want[T_N][0])
+        used = int(want[mcts.T_META][mcts.T_COUNT])
+        assert int(s.tree[mcts.T_META][mcts.T_COUNT]) == used
+        f, m = int(want[T_FIRST][0]), int(want[mcts.T_NCHILD][0])
+        for k, (a, b) in enumerate(zip(s.tree[:-1], want[:-1])):
+            if k in (mcts.T_PRIOR, mcts.T_FLAGS):  # the root's children: prepare's legality filter
+                a, b = np.delete(a[:used], np.s_[f:f + m]), np.delete(b[:used], np.s_[f:f + m])
+            assert np.array_equal(a[:used], b[:used])
+        assert mcts.check_tree(s.tree) == 0
+        assert (s._spare is not None) == (spare_limit > 0)
 
 
 def test_a_full_tree_refuses_expansions_and_keeps_searching():
