@@ -296,17 +296,10 @@ def _q(nv, wv, nr, wr, i, lam):
 
 
 @njit(cache=True, inline="always")
-def select_child(tree, node, c_puct, fpu_reduction, fpu_value, lam, vl_weight):
-    """Child of ``node`` with the best PUCT score (virtual losses included); -1 if none."""
-    return _pick(tree[T_FIRST], tree[T_NCHILD], tree[T_PRIOR], tree[T_FLAGS], tree[T_N],
-                 tree[T_NV], tree[T_WV], tree[T_NR], tree[T_WR], tree[T_VL], node, c_puct,
-                 fpu_reduction, fpu_value, lam, vl_weight)
-
-
-@njit(cache=True, inline="always")
 def _pick(first, nchild, prior, flags, n, nv, wv, nr, wr, vl, node, c_puct, fpu_reduction,
           fpu_value, lam, vl_weight):
-    """``select_child`` on the tree's arrays (the hot loop takes no tuple)."""
+    """Child of ``node`` with the best PUCT score (virtual losses included); -1 if none. It
+    takes the tree's arrays, not the tuple: it runs once per ply."""
     f = first[node]
     m = nchild[node]
     pn = n[node] + vl[node]
