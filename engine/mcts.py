@@ -403,10 +403,7 @@ def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0
         is_term = (flags[node] & F_TERMINAL) != 0
         in_flight = vl[node] > 1
         if in_flight and not is_term and not allow_dup:
-            x = node
-            while x >= 0:
-                vl[_u(x)] -= 1
-                x = parent[_u(x)]
+            _release_path(tree, node)  # inlined; collisions are rare
             collisions += 1
             tmeta[T_COLLISIONS] += 1
             if collisions >= max_collisions:

@@ -463,12 +463,12 @@ class SelfPlay:
     """The batched self-play loop over ``n_games`` games (see the module docstring)."""
 
     def __init__(self, net, config, out_dir, n_games, network_step=0, on_game=None,
-                 threads=None):
+                 threads=1):
         self.net = net  # BatchedNet
         # threads of the tree work (SearchRounds); the games do not depend on it. One by
         # default: on the CPU, torch's threads spin for milliseconds after each forward pass,
         # through the whole tree phase, and a second tree thread measured no faster
-        self.threads = 1 if threads is None else int(threads)
+        self.threads = int(threads)
         self.cfg = config
         self.out_dir = os.fspath(out_dir)
         self.n_games = int(n_games)
