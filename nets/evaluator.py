@@ -66,6 +66,7 @@ from engine import mcts
 from engine.board import M_TOMOVE, new_board
 from nets.features import (HISTORY, PLANES, fill_planes_rows, history_stack, leaf_stacks,
                            stack_keys, unsymmetrize_policy_rows)
+from nets.heap import keep_heap_mapped
 from nets.quantize import int8_graph
 from nets.resnet import AlphaZeroNet
 
@@ -173,6 +174,8 @@ class StackNet:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            keep_heap_mapped()
         int8_ok = int8_ok and isinstance(model, AlphaZeroNet)  # the only network int8 builds for
         self.precision = resolve_precision(precision, self.device, int8_ok)  # fp32, bf16 or int8
         self.model = model.to(self.device).eval()

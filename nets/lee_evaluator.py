@@ -42,6 +42,7 @@ import torch
 from engine import mcts
 from engine.player import Player
 from nets.features import unsymmetrize_policy_rows
+from nets.heap import keep_heap_mapped
 from nets.lee_features import LEE_PLANES, VALUE_PLANES, leaf_lee_planes, root_ages
 
 PASS_PRIOR = 0.01  # prior of pass at an expanded node (the policy net has no pass output)
@@ -67,6 +68,8 @@ class LeeNetEvaluator:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            keep_heap_mapped()
         self.policy = policy.to(self.device).eval() if policy is not None else None
         self.value = value.to(self.device).eval() if value is not None else None
         self.uses_value = value is not None

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from engine import atomic
 from engine.config import Config, check, not_negative, positive
 from nets.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from nets.heap import keep_heap_mapped
 from nets.replay import ReplayWindow
 from nets.resnet import NetConfig, build_net
 
@@ -171,6 +172,8 @@ def train_steps(model, optimizer, replay, config, n_steps, start_step, log=None,
     that step's metrics; a checkpoint goes to ``checkpoint_dir`` after every step that is a
     multiple of ``steps_per_generation``. ``progress``: a tqdm-like object to ``update(1)``."""
     device = next(model.parameters()).device
+    if device.type == "cpu":
+        keep_heap_mapped()
     model.train()
     sums, counts = {}, {}
     step = start_step

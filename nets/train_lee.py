@@ -68,6 +68,7 @@ import torch.nn.functional as F
 from engine import atomic
 from engine.config import Config, check, not_negative, positive
 from nets.checkpoint import CheckpointError
+from nets.heap import keep_heap_mapped
 from nets import lee
 from nets.lee import (POLICY_KIND, VALUE_KIND, PolicyConfig, ValueConfig, build, load_network,
                       save_network)
@@ -411,6 +412,8 @@ def train(model, optimizer, data, config, start, end, device="cpu", heldout=None
             log(step, out)
         return out
 
+    if torch.device(device).type == "cpu":
+        keep_heap_mapped()
     model.train()
     step = start
     sums, count, t_data, t_net = {}, 0, 0.0, 0.0
