@@ -6,9 +6,11 @@ back to the kernel whenever other code (the search's numpy and Numba work, a sam
 arrays) allocated and freed between two passes, so the next pass writes fresh pages and takes a
 page fault per 4 KB. ``keep_heap_mapped`` fixes the thresholds once per process; the
 evaluators and training loops call it when they run on the CPU. Measured on the 2-core
-development VM (docs/BENCHMARKS.md, "Search overhead of batched self-play"): inside self-play,
-float32 passes went from about 890 page faults each to a handful and ran 10% faster, bf16 16%,
-int8 2-3%; an SGD step of b4c32 at batch 256 from about 4,700 faults to none, 2-3% faster.
+development VM (docs/BENCHMARKS.md, "Search overhead of batched self-play"): a float32 pass
+inside self-play went from about 890 page faults to a handful, and self-play as a whole
+(``bench/bench_selfplay.py``, in alternation with the code before) from 8,900-12,400 to
+10,300-14,100 evaluations/s in float32 (+13-15%) and by 5-12% in int8; an SGD step of b4c32
+at batch 256 from about 4,700 faults to none, 2-3% faster.
 """
 import ctypes
 import os
