@@ -62,6 +62,7 @@ from engine.rng import new_rng
 # self-play trees are far smaller, and a fresh multi-MB tree per move costs page faults.
 SPARE_MAX_NODES = 1 << 18
 
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Settings of one MCTS player. Values are win probabilities in [0, 1]."""
