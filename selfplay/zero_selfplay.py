@@ -60,13 +60,22 @@ game or resignation off), which ``resign_threshold_for`` calibrates the threshol
 
 Determinism: game g draws its noise, temperature moves, resignation share and search seeds
 from (seed, g) and the network's random symmetries come from one stream seeded by ``seed``; the
-loop order is fixed, so two runs with the same config, network and thread count write the same
-games.
+loop order is fixed, so two runs with the same config, network and number of lanes write the
+same games.
+
+Lanes (``lanes`` > 1, the command's default on the CPU: one per core): the games are dealt to
+that many copies of the loop, each in its own thread with ``parallel_games`` games at once and
+its own forward passes on 1 torch thread (``SelfPlay.run``). One loop whose network uses every core leaves all but one of them
+idle while it does its tree work; lanes overlap one lane's tree work with another's forward
+pass, as the worker processes of ``selfplay.zero`` do, in one process.
 """
 import argparse
+import contextlib
+import copy
 import json
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -90,7 +99,7 @@ class SelfPlayConfig(Config):
     """Settings of a self-play run (one process, many games)."""
     board_size: int = 9  # N
     komi: float = 7.5  # komi of every game (Tromp-Taylor area scoring)
-    parallel_games: int = 32  # games in progress at once (network batch ~ this * leaf_batch)
+    parallel_games: int = 32  # games in progress at once in each lane (batch ~ this * leaf_batch)
     visits: int = 200  # new simulations of a full search (AlphaGo Zero: 1600)
     full_search_prob: float = 1.0  # playout cap: chance of a full search per move; 1 = always
     cheap_visits: int = 32  # new simulations of a cheap search (playout cap)
@@ -174,6 +183,18 @@ class BatchedNet(StackNet):
                  precision="fp32"):
         # its own stream, unlike NetEvaluator's: a seed keeps replaying the games it always did
         super().__init__(model, board_size, device, random_symmetry, [int(seed), 7], precision)
+
+    def sibling(self, seed):
+        """Another ``BatchedNet`` of the same network (model, graph, precision and device
+        shared) with its own symmetry stream, seeded by ``seed``, and its own buffers and
+        counters: one for each thread that runs forward passes at once (the buffers of one
+        serve one caller at a time)."""
+        twin = copy.copy(self)
+        twin.rng = np.random.default_rng(seed)
+        twin.calls, twin.evaluated, twin.forward_s = 0, 0, 0.0
+        twin._cap = 0  # its buffers are allocated at its first call
+        twin._scratch = new_board(self.n)
+        return twin
 
     def _allocate(self, cap):
         super()._allocate(cap)
@@ -463,24 +484,27 @@ class SelfPlay:
     """The batched self-play loop over ``n_games`` games (see the module docstring)."""
 
     def __init__(self, net, config, out_dir, n_games, network_step=0, on_game=None,
-                 threads=1):
+                 threads=1, lanes=1):
         self.net = net  # BatchedNet
         # threads of the tree work (SearchRounds); the games do not depend on it. One by
         # default: on the CPU, torch's threads spin for milliseconds after each forward pass,
         # through the whole tree phase, and a second tree thread measured no faster
         self.threads = int(threads)
+        # independent loops, each in its own thread over its own share of the games (lane j
+        # plays games j, j + lanes, ...) with its own forward passes (run)
+        self.lanes = max(1, int(lanes))
         self.cfg = config
         self.out_dir = os.fspath(out_dir)
         self.n_games = int(n_games)
         self.network_step = int(network_step)
         self.on_game = on_game  # called with each finished game's record dict
-        self.started = 0
         self.records = []  # one dict per finished game (name, result, moves, ...)
         self.moves = 0
+        self._lock = threading.Lock()  # guards records, moves and on_game across lanes
+        self._stop = threading.Event()  # set when a lane fails: the others stop too
 
-    def _new_game(self):
-        g = _Game(self.cfg, self.started)
-        self.started += 1
+    def _new_game(self, index):
+        g = _Game(self.cfg, index)
         self._prepare(g)
         return g
 
@@ -516,7 +540,8 @@ class SelfPlay:
         greedy = not g.is_full or len(state.history) >= cfg.temperature_moves
         move = no_losing_pass(s, state, color, s.choose(temperature=0.0 if greedy else 1.0))
         state.play(color, move)
-        self.moves += 1
+        with self._lock:
+            self.moves += 1
         if state.is_over():
             return True
         self._prepare(g)
@@ -555,45 +580,74 @@ class SelfPlay:
                "resigned": bool(g.resigned), "no_resign": bool(g.no_resign),
                "would_resign": int(g.would_resign),
                "false_resign": bool(g.would_resign and g.would_resign == winner)}
-        self.records.append(rec)
-        if self.on_game is not None:
-            self.on_game(rec)
+        with self._lock:
+            self.records.append(rec)
+            if self.on_game is not None:
+                self.on_game(rec)
 
-    def run(self):
-        """Play all games; returns the summary dict (see ``run_selfplay``)."""
-        os.makedirs(self.out_dir, exist_ok=True)
+    def _lane(self, lane, lanes, net, sizes):
+        """Play the games of ``lane`` of ``lanes`` (indices lane, lane + lanes, ...) with
+        ``net``, ``parallel_games`` of them in progress at once; the rows of its forward
+        passes go into ``sizes``."""
         cfg = self.cfg
-        t0 = time.perf_counter()
-        ev0, calls0, fw0 = self.net.evaluated, self.net.calls, self.net.forward_s
-        active = [self._new_game() for _ in range(min(cfg.parallel_games, self.n_games))]
+        todo = iter(range(lane, self.n_games, lanes))
+        active = [self._new_game(i) for _, i in zip(range(cfg.parallel_games), todo)]
         rounds = SearchRounds(cfg.board_size, cfg.leaf_batch, self.threads)
         try:
-            while active:
-                rounds.run(active, lambda g: self.net)
+            while active and not self._stop.is_set():
+                rounds.run(active, lambda g: net)
                 nxt = []
                 for g in active:
                     if g.sims < g.target:
                         nxt.append(g)
                     elif self._move(g):
                         self._finish(g)
-                        if self.started < self.n_games:
-                            nxt.append(self._new_game())
+                        index = next(todo, None)
+                        if index is not None:
+                            nxt.append(self._new_game(index))
                     else:
                         nxt.append(g)
                 active = nxt
         finally:
+            sizes.extend(rounds.sizes)
             rounds.close()
+
+    def run(self):
+        """Play all games; returns the summary dict (see ``run_selfplay``).
+
+        With ``lanes`` > 1 the games are dealt to that many loops (``run_lanes``), each in its
+        own thread with ``parallel_games`` games at once and its own ``BatchedNet.sibling``
+        (lane j's symmetry stream is seeded by (seed, 7, j)), and on the CPU torch runs 1
+        thread per lane for the call: lanes that each alternate their own tree work and
+        forward passes keep every core busy, where one loop with a multi-threaded network
+        leaves all but one idle during its tree work. The games of a run depend on the number
+        of lanes, not on the order the lanes' threads run in."""
+        os.makedirs(self.out_dir, exist_ok=True)
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        lanes = max(1, min(self.lanes, self.n_games))
+        self._stop.clear()
+        nets = [self.net] + [self.net.sibling([cfg.seed, 7, j]) for j in range(1, lanes)]
+        ev0, calls0, fw0 = self.net.evaluated, self.net.calls, self.net.forward_s
+        sizes = [[] for _ in range(lanes)]
+        run_lanes(lanes, lambda j: self._lane(j, lanes, nets[j], sizes[j]), self._stop,
+                  cpu=self.net.device.type == "cpu")
         seconds = time.perf_counter() - t0
-        evaluated = self.net.evaluated - ev0
-        calls = self.net.calls - calls0
-        fw = self.net.forward_s - fw0
+        evaluated = sum(n.evaluated for n in nets) - ev0
+        calls = sum(n.calls for n in nets) - calls0
+        fw = sum(n.forward_s for n in nets) - fw0
+        for n in nets[1:]:  # the counters of the caller's network cover the whole run
+            self.net.evaluated += n.evaluated
+            self.net.calls += n.calls
+            self.net.forward_s += n.forward_s
+        self.records.sort(key=lambda r: r["name"])
         played_out = [r for r in self.records if r["no_resign"]]
         would = [r for r in played_out if r["would_resign"]]
         return {
             "games": len(self.records), "moves": self.moves, "seconds": seconds,
-            "evaluations": evaluated, "forward_calls": calls,
+            "lanes": lanes, "evaluations": evaluated, "forward_calls": calls,
             "mean_batch": evaluated / calls if calls else 0.0,
-            "batch_sizes": rounds.sizes,
+            "batch_sizes": [b for lane in sizes for b in lane],
             "evals_per_s": evaluated / seconds if seconds > 0 else 0.0,
             "forward_s": fw, "forward_evals_per_s": evaluated / fw if fw > 0 else 0.0,
             "black_wins": sum(r["winner"] == BLACK for r in self.records),
@@ -607,6 +661,64 @@ class SelfPlay:
         }
 
 
+def run_lanes(lanes, play, stop, cpu=True):
+    """``play(j)`` for j in range(lanes), each in a thread of its own (in the calling thread
+    when ``lanes`` is 1), on 1 torch thread each when ``cpu``. ``stop`` (a threading.Event the
+    lanes check between rounds) is set when a lane fails or the waiting thread is interrupted;
+    the first error is raised here once every lane has returned."""
+    if lanes == 1:
+        play(0)
+        return
+    errors = []
+
+    def lane(j):
+        try:
+            play(j)
+        except BaseException as e:
+            errors.append(e)
+            stop.set()
+
+    workers = [threading.Thread(target=lane, args=(j,), name=f"lane-{j}", daemon=True)
+               for j in range(lanes)]
+    with torch_threads(1 if cpu else None):
+        for w in workers:
+            w.start()
+        try:
+            for w in workers:
+                while w.is_alive():
+                    w.join(0.5)  # a timed wait lets Ctrl-C through
+        except BaseException:
+            stop.set()  # each lane ends its round, then returns
+            for w in workers:
+                w.join()
+            raise
+    if errors:
+        raise errors[0]
+
+
+def default_lanes(lanes, device=None):
+    """``lanes``, or for 0 the default of the commands: one lane per CPU core when the network
+    runs on the CPU (``device`` None: CUDA when available), 1 on a GPU."""
+    if lanes > 0:
+        return int(lanes)
+    gpu = torch.device(device).type != "cpu" if device else torch.cuda.is_available()
+    return 1 if gpu else os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def torch_threads(n):
+    """Torch's intra-op threads set to ``n`` for the block (None: left alone), then back."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _load_model(model_or_checkpoint, board_size):
     """(model, network step) from a torch module or a checkpoint path."""
     if isinstance(model_or_checkpoint, torch.nn.Module):
@@ -617,14 +729,15 @@ def _load_model(model_or_checkpoint, board_size):
 
 
 def run_selfplay(model_or_checkpoint, config, out_dir, n_games, device=None, network_step=None,
-                 progress=False, tree_threads=1):
+                 progress=False, tree_threads=1, lanes=1):
     """Play ``n_games`` self-play games with a network (a module, or a checkpoint path whose
-    step becomes ``network_step``), writing ``<name>.sgf`` / ``<name>.npz`` into ``out_dir``.
+    step becomes ``network_step``), writing ``<name>.sgf`` / ``<name>.npz`` into ``out_dir``,
+    in ``lanes`` threads (``SelfPlay.run``).
 
-    Returns a summary dict: games, moves, seconds, evaluations (positions through the network),
-    forward_calls, mean_batch, batch_sizes (rows of each forward pass), evals_per_s (during
-    self-play), forward_s / forward_evals_per_s
-    (inside the forward passes alone), black_wins / white_wins / jigo, resigned,
+    Returns a summary dict: games, moves, seconds, lanes, evaluations (positions through the
+    network), forward_calls, mean_batch, batch_sizes (rows of each forward pass, lane after
+    lane), evals_per_s (during self-play), forward_s (seconds inside the forward passes,
+    summed over the lanes) / forward_evals_per_s, black_wins / white_wins / jigo, resigned,
     no_resign_games, would_resign, false_resign, false_resign_rate, records (one per game)."""
     if n_games < 0:
         raise ValueError("n_games must not be negative")
@@ -647,7 +760,7 @@ def run_selfplay(model_or_checkpoint, config, out_dir, n_games, device=None, net
     try:
         sp = SelfPlay(net, config, out_dir, n_games,
                       network_step=step if network_step is None else network_step, on_game=on_game,
-                      threads=tree_threads)
+                      threads=tree_threads, lanes=lanes)
         return sp.run()
     finally:
         if bar is not None:
@@ -655,18 +768,29 @@ def run_selfplay(model_or_checkpoint, config, out_dir, n_games, device=None, net
 
 
 def forward_throughput(model, board_size, batch, seconds=3.0, device=None, precision="fp32",
-                       sizes=None):
+                       sizes=None, lanes=1):
     """Positions per second of bare forward passes of ``model`` at batch size ``batch``
     (softmax and copies back included, as in self-play): the yardstick of self-play speed.
     With ``sizes`` (a sequence of batch sizes, e.g. self-play's ``batch_sizes``) the passes
     replay that sequence, once, instead: the same network work self-play did, without the
-    search around it."""
+    search around it. With ``lanes`` > 1 (``sizes`` only) that many threads replay every
+    lanes-th size each, at once, on 1 torch thread each on the CPU, as self-play's lanes run
+    them; the figure is then all positions over the wall time."""
     net = BatchedNet(model, board_size, device, random_symmetry=False, precision=precision)
     rng = np.random.default_rng(0)
     top = max(sizes) if sizes else batch
     planes = (rng.random((top, PLANES, board_size, board_size)) < 0.3).astype(np.float32)
     net.forward(planes[:batch if not sizes else sizes[0]])  # warm-up
     net.forward_s, net.evaluated = 0.0, 0
+    if sizes and lanes > 1:
+        nets = [net.sibling(j) for j in range(lanes)]
+        with torch_threads(1 if net.device.type == "cpu" else None), \
+                ThreadPoolExecutor(lanes) as pool:
+            list(pool.map(lambda j: nets[j].forward(planes[:sizes[0]]), range(lanes)))  # warm-up
+            t0 = time.perf_counter()
+            list(pool.map(lambda j: [nets[j].forward(planes[:b]) for b in sizes[j::lanes]],
+                          range(lanes)))
+            return sum(sizes) / (time.perf_counter() - t0)
     if sizes:
         for b in sizes:
             net.forward(planes[:b])
@@ -685,7 +809,8 @@ def main(argv=None):
     d = SelfPlayConfig()
     ap.add_argument("--size", type=int, default=d.board_size)
     ap.add_argument("--komi", type=float, default=d.komi)
-    ap.add_argument("--parallel", type=int, default=d.parallel_games, help="games at once")
+    ap.add_argument("--parallel", type=int, default=d.parallel_games,
+                    help="games at once in each lane")
     ap.add_argument("--visits", type=int, default=d.visits, help="simulations per full search")
     ap.add_argument("--full-search-prob", type=float, default=d.full_search_prob)
     ap.add_argument("--cheap-visits", type=int, default=d.cheap_visits)
@@ -703,11 +828,15 @@ def main(argv=None):
     ap.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                     help="forward-pass arithmetic; bf16 is 2.5-3x faster where native (auto)")
     ap.add_argument("--device", default=None, help="torch device (default: cuda if available)")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--lanes", type=int, default=0,
+                    help="self-play loops in threads of their own, each with its share of the "
+                         "games and 1 torch thread on the CPU; 0 = one per CPU core on the CPU, "
+                         "1 with a GPU (the games depend on this number)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads of a single lane (more lanes run 1 each)")
     ap.add_argument("--tree-threads", type=int, default=1,
-                    help="threads for the tree work (the games stay the same); meant for a "
-                         "network on a GPU (not measured): on the CPU torch's threads spin "
-                         "between forward passes and 2 measured no faster than 1")
+                    help="threads for the tree work of each lane (the games stay the same); "
+                         "meant for a network on a GPU (not measured): on the CPU use lanes")
     ap.add_argument("--compare-forward", action="store_true",
                     help="also time bare forward passes (the same batch sizes again, and the "
                          "mean batch size) and print self-play's ratio to them")
@@ -724,7 +853,8 @@ def main(argv=None):
             max_moves=args.max_moves, seed=args.seed, name_prefix=args.name_prefix,
             precision=args.precision)
         summary = run_selfplay(args.checkpoint, cfg, args.out, args.games, device=args.device,
-                               progress=not args.no_progress, tree_threads=args.tree_threads)
+                               progress=not args.no_progress, tree_threads=args.tree_threads,
+                               lanes=default_lanes(args.lanes, args.device))
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -734,9 +864,12 @@ def main(argv=None):
         model, _ = _load_model(args.checkpoint, cfg.board_size)
         kw = dict(device=args.device, precision=cfg.precision)
         replay = forward_throughput(model, cfg.board_size, 0, sizes=sizes, **kw)
+        if summary["lanes"] > 1:  # the faster of one pass at a time and the lanes' layout
+            replay = max(replay, forward_throughput(model, cfg.board_size, 0, sizes=sizes,
+                                                    lanes=summary["lanes"], **kw))
         mean = forward_throughput(model, cfg.board_size, max(1, round(summary["mean_batch"])),
                                   **kw)
-        summary["forward_share"] = summary["forward_s"] / summary["seconds"]
+        summary["forward_share"] = summary["forward_s"] / (summary["seconds"] * summary["lanes"])
         summary["raw_forward_evals_per_s"] = replay
         summary["selfplay_over_raw"] = summary["evals_per_s"] / replay
         summary["raw_forward_mean_batch_evals_per_s"] = mean

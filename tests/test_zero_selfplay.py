@@ -5,6 +5,7 @@ network whose answers are known (uniform policy, a value that says black is losi
 counts the batch sizes the network sees.
 """
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -457,3 +458,61 @@ def test_a_pass_that_loses_on_the_board_becomes_the_best_real_move():
     st.komi = 0.5  # black leads 25 - 0.5
     assert no_losing_pass(s, st, BLACK, PASS) == PASS
     assert no_losing_pass(s, st, BLACK, move) == move  # a real move is never touched
+
+
+def test_lanes_deal_out_the_games_and_play_the_same_ones_every_time(tmp_path):
+    """Two lanes: every game once, the forward passes of both lanes counted, the same games on
+    every run however the threads interleave, and torch's thread count given back."""
+    c = cfg(parallel_games=4, seed=3, name_prefix="g")
+    torch.set_num_threads(2)
+    try:
+        runs = [run_selfplay(tiny_net(), c, tmp_path / name, 5, lanes=2) for name in "ab"]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    one = run_selfplay(tiny_net(), c, tmp_path / "one", 5)
+    names = [r["name"] for r in one["records"]]
+    assert sorted(names) == names
+    for summary in runs:
+        assert summary["lanes"] == 2 and summary["games"] == 5
+        assert [r["name"] for r in summary["records"]] == names
+        assert summary["evaluations"] == sum(summary["batch_sizes"])
+        assert summary["moves"] == sum(r["moves"] for r in summary["records"]
+                                       if not r["resigned"])
+    a, b = games(tmp_path / "a"), games(tmp_path / "b")
+    assert len(a) == 5
+    for (da, sa), (db, sb) in zip(a, b):
+        assert sa.moves == sb.moves
+        for k in da.files:
+            assert np.array_equal(da[k], db[k]), k
+
+
+def test_network_sees_the_leaves_of_a_lanes_games_at_once(tmp_path):
+    net = BlackLosesNet()
+    c = cfg(parallel_games=8, leaf_batch=4, visits=16, max_moves=8)
+    summary = run_selfplay(net, c, tmp_path, 8, lanes=2)
+    assert summary["games"] == 8
+    assert max(net.sizes) > c.leaf_batch  # more than one game's leaves in a pass
+    assert max(net.sizes) <= 4 * c.leaf_batch  # each lane batches its own 4 games only
+    assert summary["evaluations"] == sum(net.sizes)
+
+
+def test_a_failing_lane_stops_the_others_and_leaves_only_complete_games(tmp_path):
+    class FailsInLaneOne(BlackLosesNet):
+        def forward(self, x):
+            if threading.current_thread().name == "lane-1" and len(self.sizes) >= 40:
+                raise RuntimeError("device lost")
+            return super().forward(x)
+
+    net = FailsInLaneOne()
+    c = cfg(parallel_games=4, visits=16, max_moves=20)
+    with pytest.raises(RuntimeError, match="device lost"):
+        run_selfplay(net, c, tmp_path, 60, lanes=2)
+    assert torch.get_num_threads() == 1
+    # lane 0 stopped within a round of the failure: far from its 30 games of 20 moves
+    assert len(net.sizes) < 60
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    done = games(tmp_path)
+    assert len(done) < 30
+    for d, sgf in done:
+        assert len(d["z"]) == len(sgf.moves)
