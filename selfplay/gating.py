@@ -12,7 +12,8 @@ same in one process:
   board symmetry. Without this two deterministic networks would play the same two games;
 - ``parallel_games`` games run at once and their leaves go through each network in ONE forward
   pass per step (``selfplay.zero_selfplay.BatchedNet`` and the step-wise
-  ``Search.begin_batch`` / ``finish_batch``, as in self-play);
+  ``Search.begin_batch`` / ``finish_batch``, as in self-play); with ``lanes`` > 1 that many
+  such loops share the games, each in its own thread with its own forward passes;
 - a side resigns when its root value and the value of its best move are both below
   ``resign_threshold`` (win probability); other games end on two passes or the move cap and
   are scored by Tromp-Taylor with komi;
@@ -38,6 +39,7 @@ import datetime
 import json
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -53,7 +55,8 @@ from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.checkpoint import load_checkpoint
 from nets.features import history_stack
 from selfplay import stats
-from selfplay.zero_selfplay import BatchedNet, SearchRounds, SelfPlayConfig, SharedNetSlot, outcome
+from selfplay.zero_selfplay import (BatchedNet, SearchRounds, SelfPlayConfig, SharedNetSlot,
+                                    default_lanes, outcome, run_lanes)
 
 LEDGER = "ledger.json"
 
@@ -64,7 +67,7 @@ class GateConfig(Config):
     games: int = 400  # games of the match (AlphaGo Zero: 400)
     threshold: float = 0.55  # promote when the candidate scores at least this (AlphaGo Zero: 0.55)
     visits: int = 200  # simulations per move (AlphaGo Zero: 1600)
-    parallel_games: int = 32  # games in progress at once
+    parallel_games: int = 32  # games in progress at once in each lane
     leaf_batch: int = 8  # leaves each game contributes per network call
     temperature_moves: int = 4  # opening moves drawn by visit share, for variety between games
     resign_threshold: float = 0.05  # resign below this win probability; 0 = never
@@ -128,11 +131,17 @@ def _json_float(x):
 
 def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board_size=9,
          komi=7.5, sprt=None, seed=0, parallel_games=32, leaf_batch=8, temperature_moves=4,
-         resign_threshold=0.05, max_moves=0, device=None, sgf_dir=None, progress=False):
+         resign_threshold=0.05, max_moves=0, device=None, sgf_dir=None, progress=False,
+         lanes=1):
     """Play ``games`` games between the networks of two checkpoints and decide promotion.
 
     ``sprt``: None or (elo0, elo1) for an early-stopping SPRT (alpha = beta = 0.05).
     ``sgf_dir``: when given, every game is written there as ``gate-<index>.sgf``.
+    ``lanes``: the games are dealt to that many loops in threads of their own (lane j plays
+    games j, j + lanes, ...), each with ``parallel_games`` games at once and its own forward
+    passes, on 1 torch thread each on the CPU (``selfplay.zero_selfplay.run_lanes``): all the
+    cores busy in one process. The games depend on the number of lanes; with an SPRT and
+    several lanes, where the match stops also depends on which lane finishes a game first.
     Returns a JSON-ready dict: candidate / best (paths), candidate_step / best_step, games,
     wins / draws / losses (candidate's), score, score_low / score_high (Wilson 95%), elo,
     elo_low / elo_high (None where infinite), elo_finite (for cumulative sums), threshold,
@@ -160,12 +169,12 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
     wins = draws = losses = 0
     by_colour = {BLACK: [0.0, 0], WHITE: [0.0, 0]}  # candidate's points and games per colour
     decision = None
-    started = 0
+    lanes = max(1, min(int(lanes), cfg.games))
+    lock = threading.Lock()  # guards the score, the decision and the bar across lanes
+    stop = threading.Event()  # set by the SPRT decision or a failing lane
 
-    def new_game():
-        nonlocal started
-        g = _GateGame(started, sp, seed)
-        started += 1
+    def new_game(index):
+        g = _GateGame(index, sp, seed)
         prepare(g)
         return g
 
@@ -194,48 +203,64 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
         return False
 
     def finish(g):
-        nonlocal wins, draws, losses
+        """Count a finished game and write it, unless the SPRT has already decided the match."""
+        nonlocal wins, draws, losses, decision
         state = g.state
         winner, result = outcome(state, g.resigned)
-        points = 0.5 if winner == 0 else float(winner == g.candidate)
-        if winner == 0:
-            draws += 1
-        elif winner == g.candidate:
-            wins += 1
-        else:
-            losses += 1
-        by_colour[g.candidate][0] += points
-        by_colour[g.candidate][1] += 1
+        with lock:
+            if decision is not None:
+                return
+            points = 0.5 if winner == 0 else float(winner == g.candidate)
+            if winner == 0:
+                draws += 1
+            elif winner == g.candidate:
+                wins += 1
+            else:
+                losses += 1
+            by_colour[g.candidate][0] += points
+            by_colour[g.candidate][1] += 1
+            if cfg.sprt is not None:
+                decision = stats.sprt_decision(
+                    stats.sprt_llr(wins, draws, losses, cfg.sprt[0], cfg.sprt[1]))
+                if decision is not None:
+                    stop.set()  # the match ends; unfinished games are dropped
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"+{wins} ={draws} -{losses}")
         if sgf_dir:
             names = {g.candidate: f"step-{cand_step}", 3 - g.candidate: f"step-{best_step}"}
             text = game_to_sgf(state, black_name=names[BLACK], white_name=names[WHITE],
                                result=result, extra={"GN": f"gate-{g.index:04d}"})
             write_sgf_atomic(os.path.join(sgf_dir, f"gate-{g.index:04d}.sgf"), text)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(f"+{wins} ={draws} -{losses}")
 
-    rounds = SearchRounds(board_size, cfg.leaf_batch)
+    def lane(j):
+        """Games j, j + lanes, ... with lane j's networks, ``parallel_games`` at once."""
+        mine = lane_nets[j]
+        todo = iter(range(j, cfg.games, lanes))
+        active = [new_game(i) for _, i in zip(range(cfg.parallel_games), todo)]
+        rounds = SearchRounds(board_size, cfg.leaf_batch)
+        try:
+            while active and not stop.is_set():
+                rounds.run(active,
+                           lambda g: mine["cand" if g.state.to_move == g.candidate else "best"])
+                nxt = []
+                for g in active:
+                    if g.sims < g.target or not move(g):
+                        nxt.append(g)
+                        continue
+                    finish(g)
+                    index = next(todo, None)
+                    if index is not None and not stop.is_set():
+                        nxt.append(new_game(index))
+                active = nxt
+        finally:
+            rounds.close()
+
+    lane_nets = [nets] + [{k: net.sibling([seed, 8, j, i]) for i, (k, net) in
+                           enumerate(nets.items())} for j in range(1, lanes)]
     try:
-        active = [new_game() for _ in range(min(cfg.parallel_games, cfg.games))]
-        while active:
-            rounds.run(active,
-                       lambda g: nets["cand" if g.state.to_move == g.candidate else "best"])
-            nxt = []
-            for g in active:
-                if g.sims < g.target or not move(g):
-                    nxt.append(g)
-                    continue
-                finish(g)
-                if cfg.sprt is not None:
-                    decision = stats.sprt_decision(
-                        stats.sprt_llr(wins, draws, losses, cfg.sprt[0], cfg.sprt[1]))
-                if decision is None and started < cfg.games:
-                    nxt.append(new_game())
-            # an SPRT decision ends the match; unfinished games are dropped
-            active = [] if decision is not None else nxt
+        run_lanes(lanes, lane, stop, cpu=nets["cand"].device.type == "cpu")
     finally:
-        rounds.close()
         if bar is not None:
             bar.close()
 
@@ -262,14 +287,14 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
 
 
 def gate_with(config, candidate_ckpt, best_ckpt, board_size, komi, seed=0, device=None,
-              sgf_dir=None, progress=False):
+              sgf_dir=None, progress=False, lanes=1):
     """``gate`` with the settings of a ``GateConfig``."""
     return gate(candidate_ckpt, best_ckpt, games=config.games, threshold=config.threshold,
                 visits=config.visits, board_size=board_size, komi=komi, sprt=config.sprt,
                 seed=seed, parallel_games=config.parallel_games, leaf_batch=config.leaf_batch,
                 temperature_moves=config.temperature_moves,
                 resign_threshold=config.resign_threshold, max_moves=config.max_moves,
-                device=device, sgf_dir=sgf_dir, progress=progress)
+                device=device, sgf_dir=sgf_dir, progress=progress, lanes=lanes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,16 +356,20 @@ def _main(argv=None):
     ap.add_argument("--games", type=int, default=400)
     ap.add_argument("--threshold", type=float, default=0.55)
     ap.add_argument("--visits", type=int, default=200)
-    ap.add_argument("--parallel", type=int, default=32)
+    ap.add_argument("--parallel", type=int, default=32, help="games at once in each lane")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--lanes", type=int, default=0,
+                    help="games in that many threads, 1 torch thread each on the CPU; 0 = one "
+                         "per CPU core on the CPU, 1 with a GPU")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads of a single lane")
     ap.add_argument("--device", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
         res = gate(args.candidate, args.best, games=args.games, threshold=args.threshold,
                    visits=args.visits, board_size=args.size, komi=args.komi, seed=args.seed,
-                   parallel_games=args.parallel, device=args.device, progress=True)
+                   parallel_games=args.parallel, device=args.device, progress=True,
+                   lanes=default_lanes(args.lanes, args.device))
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

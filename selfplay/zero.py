@@ -21,8 +21,9 @@ Cycle c (from 0) of the loop:
    ``c<cycle>-...``;
 2. train from the newest checkpoint to step ``(c + 1) * steps_per_generation`` over the replay
    window of the newest games (the trainer writes ``step-<k>.pt``);
-3. gate that checkpoint against ``best.pt``; the result goes into the ledger, and a promoted
-   network is copied (atomically) to ``best.pt``.
+3. gate that checkpoint against ``best.pt`` (in this process, in as many lanes as there are
+   self-play workers: ``selfplay.gating.gate``); the result goes into the ledger, and a
+   promoted network is copied (atomically) to ``best.pt``.
 
 Everything the loop needs to know is read from the files, never kept only in memory, so the
 command can be killed at any moment (even SIGKILL) and started again: the cycle is the number of
@@ -59,7 +60,8 @@ from nets.train import (MetricsLog, TrainConfig, list_checkpoints, make_optimize
                         save_training_checkpoint, train_steps)
 from selfplay import gating
 from selfplay.gating import GateConfig
-from selfplay.zero_selfplay import SelfPlayConfig, resign_threshold_for, run_selfplay
+from selfplay.zero_selfplay import (SelfPlayConfig, default_lanes, resign_threshold_for,
+                                    run_selfplay)
 
 logger = logging.getLogger("selfplay.zero")
 
@@ -72,7 +74,7 @@ class LoopConfig(Config):
     max_hours: float = 0.0  # stop after this many hours of this invocation; 0 = no limit
     max_generations: int = 0  # stop after this many cycles (gating matches) in all; 0 = no limit
     seed: int = 0  # seeds self-play and gating of every cycle
-    workers: int = 0  # self-play worker processes; 0 = one per CPU core
+    workers: int = 0  # self-play processes and gating lanes; 0 = one per core (gating: 1 on a GPU)
     resign_calibration: bool = True  # set each cycle's resignation threshold from played-out games
     resign_false_rate: float = 0.05  # calibrated threshold: at most this share of false resignations
     resign_min_games: int = 20  # played-out games needed before any resignation is allowed
@@ -392,7 +394,8 @@ class ZeroLoop:
         sgf_dir = os.path.join(self.logs_dir, f"gate-c{cycle:04d}")
         res = gating.gate_with(self.cfg.gate, cand_path, self.best, self.cfg.board_size,
                                self.cfg.selfplay.komi, seed=self.cfg.loop.seed * 1_000_003 + cycle,
-                               device=self.device, sgf_dir=sgf_dir, progress=self.progress)
+                               device=self.device, sgf_dir=sgf_dir, progress=self.progress,
+                               lanes=default_lanes(self.cfg.loop.workers, self.device))
         res["cycle"] = cycle
         res["candidate"] = os.path.relpath(cand_path, self.run)
         res["best"] = os.path.relpath(self.best, self.run)

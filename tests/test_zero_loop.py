@@ -242,15 +242,32 @@ def _net(tmp_path, seed, step):
     return path
 
 
-def test_gate_with_sprt_stops_early_or_plays_all(tmp_path):
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_gate_with_sprt_stops_early_or_plays_all(tmp_path, lanes):
     a, b = _net(tmp_path, 1, 10), _net(tmp_path, 2, 0)
     res = gating.gate(a, b, games=6, visits=4, board_size=5, komi=7.5, sprt=(0, 400), seed=3,
-                      parallel_games=2, leaf_batch=4)
+                      parallel_games=2, leaf_batch=4, lanes=lanes)
+    assert res["games"] == res["wins"] + res["draws"] + res["losses"]
     assert res["sprt"] is not None
     decided = res["sprt"]["decision"]
     assert res["games"] == 6 or decided is not None
     assert res["promoted"] == (decided == "H1" if decided else res["score"] >= 0.55)
     assert (res["candidate_step"], res["best_step"]) == (10, 0)
+
+
+def test_gate_in_lanes_plays_every_game_once_and_the_same_games_again(tmp_path):
+    a, b = _net(tmp_path, 1, 10), _net(tmp_path, 2, 0)
+    kw = dict(games=6, visits=4, board_size=5, komi=7.5, seed=3, parallel_games=4, leaf_batch=4)
+    threads = torch.get_num_threads()
+    runs = [gating.gate(a, b, sgf_dir=tmp_path / name, lanes=2, **kw) for name in ("x", "y")]
+    for res in runs:
+        assert res["games"] == res["wins"] + res["draws"] + res["losses"] == 6
+    assert runs[0]["wins"] == runs[1]["wins"] and runs[0]["losses"] == runs[1]["losses"]
+    names = sorted(os.listdir(tmp_path / "x"))
+    assert names == [f"gate-{i:04d}.sgf" for i in range(6)]
+    for name in names:  # the same games, whichever lane's thread ran first
+        assert (tmp_path / "x" / name).read_text() == (tmp_path / "y" / name).read_text()
+    assert torch.get_num_threads() == threads  # the lanes' 1 thread each is given back
 
 
 def test_ledger_elo_is_cumulative_and_finite(tmp_path):
