@@ -670,6 +670,7 @@ def run_lanes(lanes, play, stop, cpu=True):
         play(0)
         return
     errors = []
+    done = [threading.Event() for _ in range(lanes)]  # set as each lane returns
 
     def lane(j):
         try:
@@ -677,20 +678,25 @@ def run_lanes(lanes, play, stop, cpu=True):
         except BaseException as e:
             errors.append(e)
             stop.set()
+        finally:
+            done[j].set()
 
-    workers = [threading.Thread(target=lane, args=(j,), name=f"lane-{j}", daemon=True)
-               for j in range(lanes)]
+    def wait_all():
+        for d in done:
+            # timed waits let Ctrl-C through; an Event, unlike Thread.join, is still right
+            # after an interrupted wait (an interrupted join can report a running thread gone,
+            # and a process that exits under a lane inside torch aborts)
+            while not d.wait(0.5):
+                pass
+
     with torch_threads(1 if cpu else None):
-        for w in workers:
-            w.start()
+        for j in range(lanes):
+            threading.Thread(target=lane, args=(j,), name=f"lane-{j}", daemon=True).start()
         try:
-            for w in workers:
-                while w.is_alive():
-                    w.join(0.5)  # a timed wait lets Ctrl-C through
+            wait_all()
         except BaseException:
             stop.set()  # each lane ends its round, then returns
-            for w in workers:
-                w.join()
+            wait_all()
             raise
     if errors:
         raise errors[0]
@@ -858,6 +864,9 @@ def main(argv=None):
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # finished games are on disk; a game cut off leaves no file
+        print(f"interrupted: the finished games are in {args.out}", file=sys.stderr)
+        return 130
     summary.pop("records")
     sizes = summary.pop("batch_sizes")
     if args.compare_forward and summary["forward_calls"]:
