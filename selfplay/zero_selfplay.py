@@ -59,15 +59,16 @@ probability of the side to move) and ``resign_free`` (the game could not resign:
 game or resignation off), which ``resign_threshold_for`` calibrates the threshold from.
 
 Determinism: game g draws its noise, temperature moves, resignation share and search seeds
-from (seed, g) and the network's random symmetries come from one stream seeded by ``seed``; the
-loop order is fixed, so two runs with the same config, network and number of lanes write the
-same games.
+from (seed, g) and the network's random symmetries come from one stream per lane, seeded by
+``seed`` and the lane; each lane's loop order is fixed, so two runs with the same config,
+network and number of lanes write the same games.
 
 Lanes (``lanes`` > 1, the command's default on the CPU: one per core): the games are dealt to
 that many copies of the loop, each in its own thread with ``parallel_games`` games at once and
-its own forward passes on 1 torch thread (``SelfPlay.run``). One loop whose network uses every core leaves all but one of them
-idle while it does its tree work; lanes overlap one lane's tree work with another's forward
-pass, as the worker processes of ``selfplay.zero`` do, in one process.
+its own forward passes on 1 torch thread (``SelfPlay.run``). One loop whose network uses every
+core leaves all but one of them idle while it does its tree work; lanes overlap one lane's
+tree work with another's forward pass, as the worker processes of ``selfplay.zero`` do, in
+one process.
 """
 import argparse
 import contextlib
@@ -501,7 +502,7 @@ class SelfPlay:
         self.records = []  # one dict per finished game (name, result, moves, ...)
         self.moves = 0
         self._lock = threading.Lock()  # guards records, moves and on_game across lanes
-        self._stop = threading.Event()  # set when a lane fails: the others stop too
+        self._stop = threading.Event()  # set when a lane fails or on Ctrl-C: every lane stops
 
     def _new_game(self, index):
         g = _Game(self.cfg, index)
