@@ -53,6 +53,7 @@ from engine.game import GameState
 from engine.search import Search, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.checkpoint import load_checkpoint
+from nets.evaluator import PRECISIONS
 from nets.features import history_stack
 from selfplay import stats
 from selfplay.zero_selfplay import (BatchedNet, SearchRounds, SelfPlayConfig, SharedNetSlot,
@@ -74,6 +75,7 @@ class GateConfig(Config):
     max_moves: int = 0  # a game stops after this many moves and is scored; 0 = 2 * N^2
     sprt_elo0: float = 0.0  # SPRT H0: candidate at most this much stronger (used when sprt_elo1 > 0)
     sprt_elo1: float = 0.0  # SPRT H1 elo; 0 = no SPRT, the threshold alone decides
+    precision: str = "fp32"  # forward passes of both networks: fp32, bf16, int8 (CPU) or auto
 
     def __post_init__(self):
         check(type(self).__name__, [
@@ -87,6 +89,7 @@ class GateConfig(Config):
             (self.max_moves >= 0, "max_moves must not be negative"),
             (self.sprt_elo1 <= 0 or self.sprt_elo1 > self.sprt_elo0,
              "sprt_elo1 must exceed sprt_elo0"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
         ])
 
     @property
@@ -132,11 +135,13 @@ def _json_float(x):
 def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board_size=9,
          komi=7.5, sprt=None, seed=0, parallel_games=32, leaf_batch=8, temperature_moves=4,
          resign_threshold=0.05, max_moves=0, device=None, sgf_dir=None, progress=False,
-         lanes=1):
+         lanes=1, precision="fp32"):
     """Play ``games`` games between the networks of two checkpoints and decide promotion.
 
     ``sprt``: None or (elo0, elo1) for an early-stopping SPRT (alpha = beta = 0.05).
     ``sgf_dir``: when given, every game is written there as ``gate-<index>.sgf``.
+    ``precision``: the forward passes of both networks (``nets.evaluator.PRECISIONS``), the
+    same for both so neither gains from it.
     ``lanes``: the games are dealt to that many loops in threads of their own (lane j plays
     games j, j + lanes, ...), each with ``parallel_games`` games at once and its own forward
     passes, on 1 torch thread each on the CPU (``selfplay.zero_selfplay.run_lanes``): all the
@@ -146,17 +151,18 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
     wins / draws / losses (candidate's), score, score_low / score_high (Wilson 95%), elo,
     elo_low / elo_high (None where infinite), elo_finite (for cumulative sums), threshold,
     sprt (status dict or None), promoted, candidate_black_score / candidate_white_score,
-    seconds, date."""
+    visits, precision (the one the passes ran in), seconds, date."""
     cfg = GateConfig(games=games, threshold=threshold, visits=visits,
                      parallel_games=parallel_games, leaf_batch=leaf_batch,
                      temperature_moves=temperature_moves, resign_threshold=resign_threshold,
                      max_moves=max_moves,
-                     sprt_elo0=sprt[0] if sprt else 0.0, sprt_elo1=sprt[1] if sprt else 0.0)
+                     sprt_elo0=sprt[0] if sprt else 0.0, sprt_elo1=sprt[1] if sprt else 0.0,
+                     precision=precision)
     t0 = time.perf_counter()
     cand_model, _, cand_step, _ = load_checkpoint(candidate_ckpt, board_size=board_size)
     best_model, _, best_step, _ = load_checkpoint(best_ckpt, board_size=board_size)
-    nets = {"cand": BatchedNet(cand_model, board_size, device, True, seed * 2 + 1),
-            "best": BatchedNet(best_model, board_size, device, True, seed * 2 + 2)}
+    nets = {"cand": BatchedNet(cand_model, board_size, device, True, seed * 2 + 1, precision),
+            "best": BatchedNet(best_model, board_size, device, True, seed * 2 + 2, precision)}
     # the search settings of self-play without root noise
     sp = SelfPlayConfig(board_size=board_size, komi=komi, visits=visits, leaf_batch=leaf_batch,
                         dirichlet_epsilon=0.0, max_moves=max_moves, resign_threshold=0.0)
@@ -282,7 +288,8 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
         "threshold": cfg.threshold, "sprt": sprt_info, "promoted": bool(promoted),
         "candidate_black_score": by_colour[BLACK][0] / by_colour[BLACK][1] if by_colour[BLACK][1] else None,
         "candidate_white_score": by_colour[WHITE][0] / by_colour[WHITE][1] if by_colour[WHITE][1] else None,
-        "visits": cfg.visits, "seconds": time.perf_counter() - t0, "date": _now(),
+        "visits": cfg.visits, "precision": nets["cand"].precision,
+        "seconds": time.perf_counter() - t0, "date": _now(),
     }
 
 
@@ -294,7 +301,8 @@ def gate_with(config, candidate_ckpt, best_ckpt, board_size, komi, seed=0, devic
                 seed=seed, parallel_games=config.parallel_games, leaf_batch=config.leaf_batch,
                 temperature_moves=config.temperature_moves,
                 resign_threshold=config.resign_threshold, max_moves=config.max_moves,
-                device=device, sgf_dir=sgf_dir, progress=progress, lanes=lanes)
+                device=device, sgf_dir=sgf_dir, progress=progress, lanes=lanes,
+                precision=config.precision)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,13 +371,15 @@ def _main(argv=None):
                          "per CPU core on the CPU, 1 with a GPU")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads of a single lane")
     ap.add_argument("--device", default=None)
+    ap.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                    help="forward passes of both networks (int8: CPU only)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
         res = gate(args.candidate, args.best, games=args.games, threshold=args.threshold,
                    visits=args.visits, board_size=args.size, komi=args.komi, seed=args.seed,
                    parallel_games=args.parallel, device=args.device, progress=True,
-                   lanes=default_lanes(args.lanes, args.device))
+                   lanes=default_lanes(args.lanes, args.device), precision=args.precision)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

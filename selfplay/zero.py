@@ -524,6 +524,7 @@ _FLAGS = {
     "window_games": ("train", "window_games"),
     "gate_games": ("gate", "games"), "gate_visits": ("gate", "visits"),
     "gate_threshold": ("gate", "threshold"), "gate_parallel": ("gate", "parallel_games"),
+    "gate_precision": ("gate", "precision"),
     "games_per_gen": ("loop", "games_per_generation"), "seed": ("loop", "seed"),
 }
 # flags that may change on a resume: the budget and the machine's share
@@ -625,7 +626,9 @@ def main(argv=None):
     ap.add_argument("--gate-games", type=int, help="games of each gating match")
     ap.add_argument("--gate-visits", type=int, help="simulations per move in gating")
     ap.add_argument("--gate-threshold", type=float, help="score needed to promote")
-    ap.add_argument("--gate-parallel", type=int, help="gating games at once")
+    ap.add_argument("--gate-parallel", type=int, help="gating games at once in each lane")
+    ap.add_argument("--gate-precision", choices=PRECISIONS,
+                    help="gating forward passes, both networks alike (default fp32)")
     ap.add_argument("--visits", type=int, help="simulations per self-play move")
     ap.add_argument("--parallel", type=int, help="self-play games at once")
     ap.add_argument("--leaf-batch", type=int, help="leaves per game per network call")
@@ -644,7 +647,8 @@ def main(argv=None):
     ap.add_argument("--global-pooling", action="store_true",
                     help="network with global-pooling biases (first start)")
     ap.add_argument("--workers", type=int,
-                    help="self-play processes (default: one per CPU core; may change on resume)")
+                    help="self-play processes and gating lanes (default: one per CPU core; may "
+                         "change on resume)")
     ap.add_argument("--batch-size", type=int, help="training batch size")
     ap.add_argument("--window-games", type=int, help="replay window in games")
     ap.add_argument("--precision", choices=PRECISIONS,

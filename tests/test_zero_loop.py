@@ -270,6 +270,20 @@ def test_gate_in_lanes_plays_every_game_once_and_the_same_games_again(tmp_path):
     assert torch.get_num_threads() == threads  # the lanes' 1 thread each is given back
 
 
+def test_gate_precision_is_a_run_setting_and_plays_both_networks_alike(tmp_path, caplog):
+    a, b = _net(tmp_path, 1, 10), _net(tmp_path, 2, 0)
+    res = gating.gate(a, b, games=2, visits=4, board_size=5, komi=7.5, seed=3,
+                      parallel_games=2, leaf_batch=4, precision="int8")
+    assert res["games"] == 2
+    assert res["precision"] == "int8" or "int8 unavailable" in caplog.text
+    with pytest.raises(ValueError, match="precision"):
+        GateConfig(precision="fp8")
+    run = str(tmp_path / "run")
+    assert main(["--run", run, *SMALL, "--gate-precision", "bf16", "--max-generations", "0",
+                 "--max-games", "0", "--max-hours", "0.000001"]) == 0
+    assert load_config(run).gate.precision == "bf16"
+
+
 def test_ledger_elo_is_cumulative_and_finite(tmp_path):
     run = str(tmp_path)
     gating.start_ledger(run, 0, "checkpoints/step-0.pt")
