@@ -54,10 +54,7 @@ def _worker(index, threads, lanes, args, out_dir, barrier, results):
                      lanes=lanes)
     barrier.wait()
     replay = forward_throughput(model, cfg.board_size, 0, precision=cfg.precision,
-                                sizes=s["batch_sizes"])
-    if lanes > 1:
-        replay = max(replay, forward_throughput(model, cfg.board_size, 0, precision=cfg.precision,
-                                                sizes=s["batch_sizes"], lanes=lanes))
+                                sizes=s["batch_sizes"], lanes=lanes)
     barrier.wait()
     mean = forward_throughput(model, cfg.board_size, max(1, round(s["mean_batch"])),
                               precision=cfg.precision)

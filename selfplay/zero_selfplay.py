@@ -780,16 +780,23 @@ def forward_throughput(model, board_size, batch, seconds=3.0, device=None, preci
     (softmax and copies back included, as in self-play): the yardstick of self-play speed.
     With ``sizes`` (a sequence of batch sizes, e.g. self-play's ``batch_sizes``) the passes
     replay that sequence, once, instead: the same network work self-play did, without the
-    search around it. With ``lanes`` > 1 (``sizes`` only) that many threads replay every
-    lanes-th size each, at once, on 1 torch thread each on the CPU, as self-play's lanes run
-    them; the figure is then all positions over the wall time."""
+    search around it. With ``lanes`` > 1 (``sizes`` only) the sequence is also replayed by
+    that many threads at once, every lanes-th size each, on 1 torch thread each on the CPU, as
+    self-play's lanes run them, and the faster of the two replays counts."""
     net = BatchedNet(model, board_size, device, random_symmetry=False, precision=precision)
     rng = np.random.default_rng(0)
     top = max(sizes) if sizes else batch
     planes = (rng.random((top, PLANES, board_size, board_size)) < 0.3).astype(np.float32)
     net.forward(planes[:batch if not sizes else sizes[0]])  # warm-up
     net.forward_s, net.evaluated = 0.0, 0
-    if sizes and lanes > 1:
+    if not sizes:
+        while net.forward_s < seconds:
+            net.forward(planes)
+        return net.evaluated / net.forward_s
+    for b in sizes:
+        net.forward(planes[:b])
+    best = net.evaluated / net.forward_s
+    if lanes > 1:
         nets = [net.sibling(j) for j in range(lanes)]
         with torch_threads(1 if net.device.type == "cpu" else None), \
                 ThreadPoolExecutor(lanes) as pool:
@@ -797,14 +804,8 @@ def forward_throughput(model, board_size, batch, seconds=3.0, device=None, preci
             t0 = time.perf_counter()
             list(pool.map(lambda j: [nets[j].forward(planes[:b]) for b in sizes[j::lanes]],
                           range(lanes)))
-            return sum(sizes) / (time.perf_counter() - t0)
-    if sizes:
-        for b in sizes:
-            net.forward(planes[:b])
-    else:
-        while net.forward_s < seconds:
-            net.forward(planes)
-    return net.evaluated / net.forward_s
+            best = max(best, sum(sizes) / (time.perf_counter() - t0))
+    return best
 
 
 def main(argv=None):
@@ -873,10 +874,8 @@ def main(argv=None):
     if args.compare_forward and summary["forward_calls"]:
         model, _ = _load_model(args.checkpoint, cfg.board_size)
         kw = dict(device=args.device, precision=cfg.precision)
-        replay = forward_throughput(model, cfg.board_size, 0, sizes=sizes, **kw)
-        if summary["lanes"] > 1:  # the faster of one pass at a time and the lanes' layout
-            replay = max(replay, forward_throughput(model, cfg.board_size, 0, sizes=sizes,
-                                                    lanes=summary["lanes"], **kw))
+        replay = forward_throughput(model, cfg.board_size, 0, sizes=sizes,
+                                    lanes=summary["lanes"], **kw)
         mean = forward_throughput(model, cfg.board_size, max(1, round(summary["mean_batch"])),
                                   **kw)
         summary["forward_share"] = summary["forward_s"] / (summary["seconds"] * summary["lanes"])
