@@ -395,7 +395,8 @@ class ZeroLoop:
         res = gating.gate_with(self.cfg.gate, cand_path, self.best, self.cfg.board_size,
                                self.cfg.selfplay.komi, seed=self.cfg.loop.seed * 1_000_003 + cycle,
                                device=self.device, sgf_dir=sgf_dir, progress=self.progress,
-                               lanes=default_lanes(self.cfg.loop.workers, self.device))
+                               lanes=(default_lanes(self.cfg.loop.workers, self.device)
+                                      if torch.device(self.device).type == "cpu" else 1))
         res["cycle"] = cycle
         res["candidate"] = os.path.relpath(cand_path, self.run)
         res["best"] = os.path.relpath(self.best, self.run)
