@@ -402,11 +402,11 @@ class ZeroLoop:
         res["best"] = os.path.relpath(self.best, self.run)
         # ledger first: a crash before the copy is repaired from it at the next start
         ledger = gating.record_gate(self.run, res, checkpoint=res["candidate"])
-        elo = "inf" if res["elo"] is None else f"{res['elo']:+.0f}"
+        elo = _fmt(res["elo"], "-inf" if res["score"] < 0.5 else "+inf")  # 0% or 100%
         logger.info("cycle %d: step %d vs best step %d: +%d =%d -%d, score %.3f, Elo %s "
                     "[%s, %s] -> %s", cycle, res["candidate_step"], res["best_step"], res["wins"],
                     res["draws"], res["losses"], res["score"], elo,
-                    _fmt(res["elo_low"]), _fmt(res["elo_high"]),
+                    _fmt(res["elo_low"], "-inf"), _fmt(res["elo_high"], "+inf"),
                     "promoted" if res["promoted"] else "kept best")
         gate_log = {"score": res["score"], "promoted": float(res["promoted"])}
         if res["promoted"]:
@@ -503,8 +503,9 @@ class ZeroLoop:
         return out
 
 
-def _fmt(x):
-    return "inf" if x is None else f"{x:+.0f}"
+def _fmt(x, infinite):
+    """An Elo for the log; ``infinite`` stands for None (the JSON form of an infinite one)."""
+    return infinite if x is None else f"{x:+.0f}"
 
 
 # ---------------------------------------------------------------------------------------------
