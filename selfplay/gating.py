@@ -57,7 +57,7 @@ from nets.evaluator import PRECISIONS
 from nets.features import history_stack
 from selfplay import stats
 from selfplay.zero_selfplay import (BatchedNet, SearchRounds, SelfPlayConfig, SharedNetSlot,
-                                    default_lanes, outcome, run_lanes)
+                                    default_lanes, outcome, play_lane, run_lanes)
 
 LEDGER = "ledger.json"
 
@@ -242,23 +242,11 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
     def lane(j):
         """Games j, j + lanes, ... with lane j's networks, ``parallel_games`` at once."""
         mine = lane_nets[j]
-        todo = iter(range(j, cfg.games, lanes))
-        active = [new_game(i) for _, i in zip(range(cfg.parallel_games), todo)]
         rounds = SearchRounds(board_size, cfg.leaf_batch)
         try:
-            while active and not stop.is_set():
-                rounds.run(active,
-                           lambda g: mine["cand" if g.state.to_move == g.candidate else "best"])
-                nxt = []
-                for g in active:
-                    if g.sims < g.target or not move(g):
-                        nxt.append(g)
-                        continue
-                    finish(g)
-                    index = next(todo, None)
-                    if index is not None and not stop.is_set():
-                        nxt.append(new_game(index))
-                active = nxt
+            play_lane(rounds, range(j, cfg.games, lanes), cfg.parallel_games, new_game, move,
+                      finish, lambda g: mine["cand" if g.state.to_move == g.candidate else "best"],
+                      stop)
         finally:
             rounds.close()
 

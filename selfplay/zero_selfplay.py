@@ -591,24 +591,10 @@ class SelfPlay:
         ``net``, ``parallel_games`` of them in progress at once; the rows of its forward
         passes go into ``sizes``."""
         cfg = self.cfg
-        todo = iter(range(lane, self.n_games, lanes))
-        active = [self._new_game(i) for _, i in zip(range(cfg.parallel_games), todo)]
         rounds = SearchRounds(cfg.board_size, cfg.leaf_batch, self.threads)
         try:
-            while active and not self._stop.is_set():
-                rounds.run(active, lambda g: net)
-                nxt = []
-                for g in active:
-                    if g.sims < g.target:
-                        nxt.append(g)
-                    elif self._move(g):
-                        self._finish(g)
-                        index = next(todo, None)
-                        if index is not None:
-                            nxt.append(self._new_game(index))
-                    else:
-                        nxt.append(g)
-                active = nxt
+            play_lane(rounds, range(lane, self.n_games, lanes), cfg.parallel_games,
+                      self._new_game, self._move, self._finish, lambda g: net, self._stop)
         finally:
             sizes.extend(rounds.sizes)
             rounds.close()
@@ -634,13 +620,9 @@ class SelfPlay:
         run_lanes(lanes, lambda j: self._lane(j, lanes, nets[j], sizes[j]), self._stop,
                   cpu=self.net.device.type == "cpu")
         seconds = time.perf_counter() - t0
-        evaluated = sum(n.evaluated for n in nets) - ev0
+        evaluated = sum(n.evaluated for n in nets) - ev0  # the siblings start from 0
         calls = sum(n.calls for n in nets) - calls0
         fw = sum(n.forward_s for n in nets) - fw0
-        for n in nets[1:]:  # the counters of the caller's network cover the whole run
-            self.net.evaluated += n.evaluated
-            self.net.calls += n.calls
-            self.net.forward_s += n.forward_s
         self.records.sort(key=lambda r: r["name"])
         played_out = [r for r in self.records if r["no_resign"]]
         would = [r for r in played_out if r["would_resign"]]
@@ -660,6 +642,28 @@ class SelfPlay:
             "false_resign_rate": (sum(r["false_resign"] for r in would) / len(would)) if would else None,
             "records": self.records,
         }
+
+
+def play_lane(rounds, indices, at_once, new_game, move, finish, net_of, stop):
+    """The loop of one lane of a batched loop (self-play, gating): games ``new_game(i)`` for i
+    in ``indices``, ``at_once`` of them in progress, one ``rounds.run(active, net_of)`` per
+    step. A game whose search is done is handed to ``move(g)`` (True: the game is over), a
+    finished one to ``finish(g)`` and its slot to the next index. Ends when every game is done
+    or ``stop`` is set (between rounds; no new game starts once it is)."""
+    todo = iter(indices)
+    active = [new_game(i) for _, i in zip(range(at_once), todo)]
+    while active and not stop.is_set():
+        rounds.run(active, net_of)
+        nxt = []
+        for g in active:
+            if g.sims < g.target or not move(g):
+                nxt.append(g)
+                continue
+            finish(g)
+            index = next(todo, None)
+            if index is not None and not stop.is_set():
+                nxt.append(new_game(index))
+        active = nxt
 
 
 def run_lanes(lanes, play, stop, cpu=True):
