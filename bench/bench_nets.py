@@ -7,7 +7,7 @@
    (planes + forward + softmax) and in its forward pass alone.
 
 CPU by default with ``--threads`` torch threads (default 2); ``--device cuda`` when available.
-In float32 on the CPU both go through the evaluator's inference graph
+In float32 and bf16 on the CPU both go through the evaluator's inference graph
 (``nets.evaluator.inference_graph``) unless ``--eager`` asks for the eager module;
 ``--precision int8`` runs the int8 graph of ``nets.quantize``.
 Figures depend on what else runs on the machine: report the load next to them.
@@ -34,10 +34,10 @@ from nets.resnet import NetConfig, build_net, count_parameters
 
 def forward_rate(net, n, batch, seconds, device, precision="fp32", graph=True):
     """Positions per second of repeated forward passes of one batch: through the evaluator's
-    inference graph in float32 on the CPU (``graph``), else the eager module (under bf16
-    autocast when asked)."""
-    use_graph = graph and device.type == "cpu" and precision == "fp32"
-    run = inference_graph(net, n) if use_graph else None
+    inference graph in float32 or bf16 on the CPU (``graph``), else the eager module (under
+    bf16 autocast when asked)."""
+    use_graph = graph and device.type == "cpu" and precision in ("fp32", "bf16")
+    run = inference_graph(net, n, precision) if use_graph else None
     if precision == "int8":
         run = int8_graph(net, n)
     x = torch.randn(batch, PLANES, n, n, device=device)
@@ -106,7 +106,7 @@ def main():
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     precision = resolve_precision(args.precision, device)
-    graph = not args.eager and device.type == "cpu" and precision == "fp32"
+    graph = not args.eager and device.type == "cpu" and precision in ("fp32", "bf16")
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, precision {precision}"
           f" (native bf16 on this CPU: {cpu_has_native_bf16()}), "

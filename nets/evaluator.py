@@ -46,10 +46,13 @@ with int8 dot products; self-play, gating and training ask for their precision b
 Inference graph: on the CPU the forward pass runs a frozen TorchScript graph of the model
 (``inference_graph``: traced once, batch norm folded into the convolutions, ReLU fused, oneDNN
 kernels with the weights packed once), 1.3-1.8x the eager module's throughput at batch 8 and
-more, with logits within about 1e-5 of it. bf16 keeps the eager module under autocast (a bf16
-graph measured no faster). TorchScript is deprecated in recent PyTorch releases: where the graph
-cannot be built the evaluator says so in the log and runs the eager module; ``graph=False``
-asks for the eager module outright. CUDA, and any model other than ``nets.resnet``'s
+more, with logits within about 1e-5 of it. In bf16 the graph is traced under autocast, so the
+casts and the bf16 weights are part of it: 1.2-1.4x the eager module under autocast on 19x19
+b6c64 at batch 8 (docs/BENCHMARKS.md). A graph also runs without the GIL, so the self-play
+lanes of one process overlap their forward passes with each other's tree work, where the eager
+module's per-layer Python would make them take turns. TorchScript is deprecated in recent
+PyTorch releases: where the graph cannot be built the evaluator says so in the log and runs
+the eager module; ``graph=False`` asks for the eager module outright. CUDA, and any model other than ``nets.resnet``'s
 ``AlphaZeroNet``, always run eagerly.
 """
 import copy
@@ -131,20 +134,29 @@ class _PolicyValue(torch.nn.Module):
         return out[0], out[1]
 
 
-def inference_graph(model, board_size):
+def inference_graph(model, board_size, precision="fp32"):
     """A frozen TorchScript graph of ``model``'s (policy logits [B, N*N+1], value [B]) for CPU
     inference on float32 input [B, C, N, N] of any batch size; the model itself is left
-    untouched. None, with a warning in the log, when this PyTorch cannot build it."""
+    untouched. ``precision`` "bf16" traces the model under bf16 autocast: the casts are part of
+    the graph, the weights are stored in bf16 and the outputs come out in bf16. None, with a
+    warning in the log, when this PyTorch cannot build it."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"inference graphs are fp32 or bf16, not {precision!r}")
     planes = getattr(getattr(model, "config", None), "in_planes", PLANES)
     x = torch.zeros(8, planes, board_size, board_size)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             # TorchScript's deprecation notices and the tracer's note that the input-shape
             # check of the forward pass is a constant of the trace (it is: shapes are fixed)
             warnings.simplefilter("ignore")
             net = _PolicyValue(copy.deepcopy(model).cpu().float().eval()).eval()
             traced = torch.jit.trace(net, x, check_trace=False)
-            graph = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+            graph = torch.jit.freeze(traced)
+            if precision == "fp32":
+                # oneDNN layouts: a gain in float32, none measured in bf16
+                graph = torch.jit.optimize_for_inference(graph)
+        with torch.no_grad():
             graph(x)  # the first calls pack the weights for oneDNN
             graph(x)
     except Exception as e:  # no TorchScript in this PyTorch, or an op it cannot trace
@@ -162,7 +174,7 @@ class StackNet:
     ``seed`` seeds the symmetry stream as ``np.random.default_rng(seed)`` does (an int or a
     sequence of ints), so each subclass keeps the stream its games were recorded with.
     ``precision``: one of PRECISIONS; ``int8_ok``: let "auto" pick int8 (``resolve_precision``);
-    ``graph``: in float32 on the CPU, run ``inference_graph`` rather than the eager module
+    ``graph``: in float32 or bf16 on the CPU, run ``inference_graph`` rather than the eager module
     (module docstring)."""
 
     def __init__(self, model, board_size, device=None, random_symmetry=True, seed=0,
@@ -188,11 +200,11 @@ class StackNet:
             if self.graph is None:
                 logger.warning("int8 unavailable: running in float32")
                 self.precision = "fp32"
-        if (graph and self.device.type == "cpu" and self.precision == "fp32"
+        if (graph and self.device.type == "cpu" and self.precision in ("fp32", "bf16")
                 and isinstance(self.model, AlphaZeroNet)):
             # only the engine's own network: its forward pass has no data-dependent Python,
             # so a trace is exact (any other module, a test's fake say, runs eagerly)
-            self.graph = inference_graph(self.model, self.n)
+            self.graph = inference_graph(self.model, self.n, self.precision)
         self.random_symmetry = bool(random_symmetry)
         self.rng = np.random.default_rng(seed)  # one symmetry per evaluated position
         self.calls = 0  # forward passes so far

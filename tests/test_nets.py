@@ -252,11 +252,17 @@ def test_bf16_forward_pass_stays_close_to_float32():
     exact = NetEvaluator(net, 9, device="cpu", random_symmetry=False)
     fast = NetEvaluator(net, 9, device="cpu", random_symmetry=False, precision="bf16")
     assert (exact.precision, fast.precision) == ("fp32", "bf16")
+    assert fast.graph is not None  # the bf16 graph
+    eager = NetEvaluator(net, 9, device="cpu", random_symmetry=False, precision="bf16",
+                         graph=False)
+    assert eager.graph is None
+    pe, ve = eager.evaluate_states(states)
     p32, v32 = exact.evaluate_states(states)
     p16, v16 = fast.evaluate_states(states)
     assert p16.dtype == np.float32 and np.allclose(p16.sum(axis=1), 1.0, atol=1e-5)
     assert np.abs(p16 - p32).max() < 0.02 and np.abs(v16 - v32).max() < 0.02
     assert not np.array_equal(p16, p32)  # bf16 really ran
+    assert np.abs(pe - p32).max() < 0.02 and np.abs(ve - v32).max() < 0.02
 
 
 def test_int8_shipped_network_stays_close_to_float32_and_leaves_the_model_alone():
@@ -380,6 +386,41 @@ def test_inference_graph_gives_the_eager_outputs_at_any_batch_size(kind):
         assert torch.allclose(g_logits, logits, atol=1e-4)
         assert torch.allclose(g_value, value, atol=1e-5)
     assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())  # untouched
+
+
+@pytest.mark.parametrize("kind", BLOCK_KINDS)
+def test_bf16_graph_follows_the_eager_module_under_autocast(kind):
+    from nets.evaluator import inference_graph
+    torch.manual_seed(3)
+    cfg = NetConfig(board_size=7, blocks=3, channels=8, block_kind=kind, value_hidden=16,
+                    ownership=(kind == "wide"), global_pooling=(kind in ("preact", "bottleneck")))
+    net = build_net(cfg).eval()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    graph = inference_graph(net, 7, "bf16")
+    assert graph is not None
+    for b in (1, 5, 8, 30):  # traced at batch 8
+        x = torch.randn(b, PLANES, 7, 7)
+        with torch.no_grad():
+            logits, value, _ = net(x)  # float32
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                a_logits, a_value, _ = net(x)
+            g_logits, g_value = graph(x)
+        assert g_logits.dtype == torch.bfloat16 and g_logits.shape == logits.shape
+        assert g_value.shape == value.shape
+        g_logits, g_value = g_logits.float(), g_value.float()
+        # within bf16 rounding (8 bits of mantissa) of float32, as close as autocast itself is
+        scale = logits.abs().max()
+        assert (g_logits - logits).abs().max() < 0.04 * scale
+        assert (g_value - value).abs().max() < 0.04
+        assert (g_logits - a_logits.float()).abs().max() < 0.04 * scale
+        assert not torch.equal(g_logits, logits)  # bf16 really ran
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())  # untouched
+    with pytest.raises(ValueError, match="fp32 or bf16"):
+        inference_graph(net, 7, "int8")
 
 
 def test_evaluator_runs_the_graph_on_the_cpu_and_the_eager_module_otherwise(monkeypatch, caplog):
