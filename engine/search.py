@@ -650,10 +650,12 @@ class Search:
             done += bt.count
         return ev.ownership()
 
-    def choose(self, temperature=None):
-        """Root move to play: the most visited (temperature 0) or sampled by visits^(1/T)."""
+    def choose(self, temperature=None, ranked=None):
+        """Root move to play: the most visited (temperature 0) or sampled by visits^(1/T).
+        ``ranked``: ``self.ranked()`` when the caller has it already."""
         t = self.config.temperature if temperature is None else temperature
-        ranked = self.ranked()
+        if ranked is None:
+            ranked = self.ranked()
         if not ranked:
             return PASS
         if t <= 0:

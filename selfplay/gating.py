@@ -201,7 +201,7 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
                 g.resigned = color
                 return True
         greedy = len(state.history) >= cfg.temperature_moves
-        move = s.choose(temperature=0.0 if greedy else 1.0)
+        move = s.choose(temperature=0.0 if greedy else 1.0, ranked=ranked)
         state.play(color, no_losing_pass(s, state, color, move))
         if state.is_over():
             return True

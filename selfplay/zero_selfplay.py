@@ -448,9 +448,10 @@ def _root_policy(search, n):
     return pi
 
 
-def _canonical_planes(state):
-    out = np.zeros((PLANES, state.size, state.size), dtype=np.float32)
-    fill_planes(history_stack(state), state.to_move, state.size, out)
+def _canonical_planes(stack, to_move, n):
+    """uint8[17, N, N] input planes of history stack ``stack`` with ``to_move`` to play."""
+    out = np.zeros((PLANES, n, n), dtype=np.float32)
+    fill_planes(stack, to_move, n, out)
     return out.astype(np.uint8)
 
 
@@ -533,13 +534,14 @@ class SelfPlay:
                     return True
                 if not g.would_resign:
                     g.would_resign = color
-        g.planes.append(_canonical_planes(state))
+        g.planes.append(_canonical_planes(g.root_stack, color, n))  # the root is this position
         g.policy.append(_root_policy(s, n))
         g.to_move.append(color)
         g.full.append(g.is_full)
         g.values.append(v)
         greedy = not g.is_full or len(state.history) >= cfg.temperature_moves
-        move = no_losing_pass(s, state, color, s.choose(temperature=0.0 if greedy else 1.0))
+        move = no_losing_pass(s, state, color,
+                              s.choose(temperature=0.0 if greedy else 1.0, ranked=ranked))
         state.play(color, move)
         with self._lock:
             self.moves += 1
@@ -802,13 +804,21 @@ def forward_throughput(model, board_size, batch, seconds=3.0, device=None, preci
     best = net.evaluated / net.forward_s
     if lanes > 1:
         nets = [net.sibling(j) for j in range(lanes)]
+        start = threading.Barrier(lanes)
+
+        def replay(j):
+            nets[j].forward(planes[:sizes[0]])  # warm-up, in the thread that replays
+            start.wait()  # every lane warm before any is timed
+            t = time.perf_counter()
+            for b in sizes[j::lanes]:
+                nets[j].forward(planes[:b])
+            return t, time.perf_counter()
+
         with torch_threads(1 if net.device.type == "cpu" else None), \
-                ThreadPoolExecutor(lanes) as pool:
-            list(pool.map(lambda j: nets[j].forward(planes[:sizes[0]]), range(lanes)))  # warm-up
-            t0 = time.perf_counter()
-            list(pool.map(lambda j: [nets[j].forward(planes[:b]) for b in sizes[j::lanes]],
-                          range(lanes)))
-            best = max(best, sum(sizes) / (time.perf_counter() - t0))
+                ThreadPoolExecutor(lanes) as pool:  # one thread per lane: they all meet at start
+            spans = list(pool.map(replay, range(lanes)))
+        seconds = max(t1 for _, t1 in spans) - min(t0 for t0, _ in spans)
+        best = max(best, sum(sizes) / seconds)
     return best
 
 

@@ -501,6 +501,28 @@ def test_network_sees_the_leaves_of_a_lanes_games_at_once(tmp_path):
     assert summary["evaluations"] == sum(net.sizes)
 
 
+def test_forward_replay_in_lanes_warms_each_lane_in_its_own_thread(monkeypatch):
+    calls = []  # (thread, rows) of every forward pass
+    inner = zs.BatchedNet.forward
+
+    def forward(self, planes):
+        calls.append((threading.get_ident(), planes.shape[0]))
+        return inner(self, planes)
+
+    monkeypatch.setattr(zs.BatchedNet, "forward", forward)
+    sizes = [5, 3, 8, 2, 7, 4, 6]
+    before = torch.get_num_threads()
+    rate = zs.forward_throughput(tiny_net(), 5, 0, sizes=sizes, lanes=2)
+    assert rate > 0 and torch.get_num_threads() == before
+    main = threading.get_ident()
+    lanes = {}
+    for thread, rows in calls:
+        if thread != main:
+            lanes.setdefault(thread, []).append(rows)
+    # two threads, each warmed up (a pass of sizes[0] rows) before replaying its own share
+    assert sorted(lanes.values()) == sorted([[5, *sizes[0::2]], [5, *sizes[1::2]]])
+
+
 def test_a_failing_lane_stops_the_others_and_leaves_only_complete_games(tmp_path):
     class FailsInLaneOne(BlackLosesNet):
         def forward(self, x):
