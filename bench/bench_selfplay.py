@@ -24,6 +24,12 @@ Figures per run (machine totals):
   small batches at the end of a run count against it).
 
     .venv/bin/python bench/bench_selfplay.py [--reps 3] [--layouts 1x2 2x1] [--precision int8]
+    .venv/bin/python bench/bench_selfplay.py --visits 128 --full-search-prob 0.25 --cheap-visits 32
+
+The second line searches as the loop's documented runs do (docs/ZERO-9x9.md: playout-cap
+randomisation, a quarter of the moves 128 visits, the others 32); the default is 200 visits
+on every move. Fewer visits a move leave more of the per-move work (tree reuse, recording,
+playing the move) to each evaluation.
 
 Each loop first plays 2 warm-up games (kernels, int8 graph). The medians over the
 repetitions are printed last: on a shared VM single runs move by 10-20%.
@@ -46,7 +52,8 @@ def _worker(index, threads, lanes, args, out_dir, barrier, results):
 
     torch.set_num_threads(threads)
     cfg = SelfPlayConfig(board_size=args.size, parallel_games=args.parallel,
-                         precision=args.precision, seed=index)
+                         precision=args.precision, seed=index, visits=args.visits,
+                         full_search_prob=args.full_search_prob, cheap_visits=args.cheap_visits)
     model, _ = _load_model(args.checkpoint, cfg.board_size)
     run_selfplay(model, cfg, os.path.join(out_dir, f"warm-{index}"), 2 * lanes, lanes=lanes)
     barrier.wait()
@@ -101,6 +108,11 @@ def main(argv=None):
     ap.add_argument("--games", type=int, default=32, help="games per loop (process or lane)")
     ap.add_argument("--parallel", type=int, default=32, help="games at once per loop")
     ap.add_argument("--precision", default="int8", help="fp32, bf16, int8 or auto")
+    ap.add_argument("--visits", type=int, default=200, help="visits of a full search")
+    ap.add_argument("--full-search-prob", type=float, default=1.0,
+                    help="playout cap: share of moves with a full search (1 = every move)")
+    ap.add_argument("--cheap-visits", type=int, default=32,
+                    help="visits of the other moves' searches (playout cap)")
     ap.add_argument("--layouts", nargs="+", default=["1x2", "2x1", "1x2-lanes"])
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args(argv)

@@ -254,6 +254,58 @@ def child_q(tree, node, lam, out):
         out[k] = node_q(tree, f + k, lam)
 
 
+@njit(cache=True)
+def ranked_children(tree, node, lam, out):
+    """Ids of the children of ``node`` that have visits and are not disabled, best first, into
+    out[:count]; returns count. Best: most visits, then the higher ``node_q``; ties keep the
+    tree's order (an insertion sort: stable, and a root has at most N*N+1 children)."""
+    f = tree[T_FIRST][node]
+    if f < 0:
+        return 0
+    n, flags = tree[T_N], tree[T_FLAGS]
+    m = tree[T_NCHILD][node]
+    q = np.empty(m, dtype=np.float64)  # node_q of each child, by child index
+    count = 0
+    for k in range(m):
+        j = f + k
+        if n[j] <= 0 or (flags[j] & F_DISABLED) != 0:
+            continue
+        qj = node_q(tree, j, lam)
+        q[k] = qj
+        i = count
+        while i > 0:
+            p = out[i - 1]
+            if n[p] > n[j] or (n[p] == n[j] and q[p - f] >= qj):
+                break
+            out[i] = p
+            i -= 1
+        out[i] = j
+        count += 1
+    return count
+
+
+@njit(cache=True)
+def root_visit_policy(tree, size, out):
+    """out[a] = share of the root's visits that went to action a (row-major from the top-left,
+    N*N = pass) over its enabled children; all zero before the root has any (float32[N*N+1])."""
+    out[:] = 0.0
+    f = tree[T_FIRST][0]
+    if f < 0:
+        return
+    w = size + 2
+    total = np.float32(0.0)  # float32 throughout: the division rounds once, as numpy's does
+    for j in range(f, f + tree[T_NCHILD][0]):
+        if (tree[T_FLAGS][j] & F_DISABLED) != 0:
+            continue
+        p = tree[T_MOVE][j]
+        a = size * size if p == PASS else (p // w - 1) * size + p % w - 1
+        out[a] = np.float32(tree[T_N][j])
+        total += np.float32(tree[T_N][j])
+    if total > 0:
+        for a in range(out.shape[0]):
+            out[a] = out[a] / total
+
+
 @njit(cache=True, inline="always")
 def flip(v):
     """The same value from the other player's view. The only place perspective changes."""

@@ -585,17 +585,11 @@ class Search:
 
     def ranked(self):
         """Enabled root children with visits, best first (visits, then winrate)."""
-        kids = self._root_children()
-        if not len(kids):
+        if self.tree[T_FIRST][0] < 0:
             return []
-        n = self.tree[T_N][kids.start:kids.stop]
-        q = np.empty(len(kids), dtype=np.float64)
-        mcts.child_q(self.tree, 0, self.config.lam, q)
-        keep = np.flatnonzero((n > 0) & ((self.tree[T_FLAGS][kids.start:kids.stop]
-                                          & F_DISABLED) == 0))
-        # most visits first, then the best winrate; ties keep the tree's order (a stable sort)
-        order = keep[np.lexsort((-q[keep], -n[keep]))]
-        return [kids.start + int(k) for k in order]
+        out = np.empty(int(self.tree[T_NCHILD][0]), dtype=np.int64)
+        count = mcts.ranked_children(self.tree, 0, self.config.lam, out)
+        return out[:count].tolist()
 
     def pv(self, j, limit=24):
         """Most visited line starting with node j, as moves."""

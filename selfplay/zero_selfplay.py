@@ -85,10 +85,10 @@ import numpy as np
 import torch
 
 from engine import atomic, mcts
-from engine.board import BLACK, PASS, WHITE, M_TOMOVE, new_board
+from engine.board import BLACK, WHITE, M_TOMOVE, new_board
 from engine.config import Config, check
 from engine.game import GameState, result_string
-from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD
+from engine.mcts import T_FIRST
 from engine.search import LeafBatch, Search, SearchConfig, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.evaluator import PRECISIONS, StackNet
@@ -432,19 +432,8 @@ class _Game:
 
 def _root_policy(search, n):
     """Visit distribution over actions of the root's enabled children (float32[N*N+1])."""
-    tree = search.tree
-    pi = np.zeros(n * n + 1, dtype=np.float32)
-    f = int(tree[T_FIRST][0])
-    if f < 0:
-        return pi
-    kids = slice(f, f + int(tree[T_NCHILD][0]))
-    on = (tree[T_FLAGS][kids] & F_DISABLED) == 0
-    p = tree[T_MOVE][kids][on].astype(np.int64)
-    w = n + 2
-    pi[np.where(p == PASS, n * n, (p // w - 1) * n + p % w - 1)] = tree[T_N][kids][on]
-    total = pi.sum()
-    if total > 0:
-        pi /= total
+    pi = np.empty(n * n + 1, dtype=np.float32)
+    mcts.root_visit_policy(search.tree, n, pi)
     return pi
 
 
@@ -767,9 +756,10 @@ def run_selfplay(model_or_checkpoint, config, out_dir, n_games, device=None, net
         from tqdm import tqdm
         bar = tqdm(total=n_games, unit="game", dynamic_ncols=True)
 
-        def on_game(rec):
+        def show(rec):
             bar.update(1)
             bar.set_postfix_str(f"{rec['result']} {rec['moves']} moves")
+        on_game = show
     try:
         sp = SelfPlay(net, config, out_dir, n_games,
                       network_step=step if network_step is None else network_step, on_game=on_game,

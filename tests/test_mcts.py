@@ -457,3 +457,51 @@ def test_make_player_builds_from_command_line_options():
         make_player("mcts", c_puct=-1)
     with pytest.raises(ValueError, match="kind"):
         make_player("alphago")
+
+
+def _ranked_reference(tree, lam):
+    """Root children with visits and not disabled: most visits, then the higher Q, then the
+    tree's order (Python, from the statistics arrays)."""
+    f, m = int(tree[T_FIRST][0]), int(tree[T_NCHILD][0])
+    kids = [j for j in range(f, f + m)
+            if tree[T_N][j] > 0 and not tree[T_FLAGS][j] & F_DISABLED]
+    return sorted(kids, key=lambda j: (-int(tree[T_N][j]), -float(mcts.node_q(tree, j, lam)), j))
+
+
+def _policy_reference(tree, n):
+    pi = np.zeros(n * n + 1, dtype=np.float32)
+    f, m = int(tree[T_FIRST][0]), int(tree[T_NCHILD][0])
+    for j in range(f, f + m):
+        if not tree[T_FLAGS][j] & F_DISABLED:
+            p = int(tree[T_MOVE][j])
+            pi[n * n if p == PASS else (p // (n + 2) - 1) * n + p % (n + 2) - 1] = tree[T_N][j]
+    total = pi.sum()
+    return pi / total if total > 0 else pi
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5, 1.0])
+def test_ranking_and_visit_policy_of_the_root_match_a_slow_reference(lam):
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        n = 5 if trial % 2 else 7
+        s = Search(SearchConfig(lam=lam, seed=trial, dirichlet_epsilon=0.0, early_stop=False),
+                   UniformEvaluator())
+        s.prepare(GameState(n), BLACK)
+        s.run(visits=40)
+        tree = s.tree
+        f, m = int(tree[T_FIRST][0]), int(tree[T_NCHILD][0])
+        if trial % 3 == 0:  # many ties in visits and values, some children disabled
+            tree[mcts.T_N][f:f + m] = rng.integers(0, 3, size=m)
+            tree[mcts.T_NV][f:f + m] = tree[mcts.T_N][f:f + m]
+            tree[mcts.T_WV][f:f + m] = tree[mcts.T_NV][f:f + m] * rng.choice([0.25, 0.5], size=m)
+            tree[T_FLAGS][f:f + m] |= np.where(rng.random(m) < 0.2, F_DISABLED, 0).astype(np.uint8)
+        assert s.ranked() == _ranked_reference(tree, lam)
+        pi = np.empty(n * n + 1, dtype=np.float32)
+        mcts.root_visit_policy(tree, n, pi)
+        assert np.array_equal(pi, _policy_reference(tree, n))
+    empty = Search(SearchConfig(), UniformEvaluator())
+    empty.prepare(GameState(5), BLACK)  # the root is not expanded yet
+    assert empty.ranked() == []
+    pi = np.ones(26, dtype=np.float32)
+    mcts.root_visit_policy(empty.tree, 5, pi)
+    assert not pi.any()
