@@ -247,14 +247,6 @@ def reroot_into(tree, node, out):
 
 
 @njit(cache=True)
-def child_q(tree, node, lam, out):
-    """out[k] = ``node_q`` of the k-th child of ``node`` (float64[nchild])."""
-    f = tree[T_FIRST][node]
-    for k in range(tree[T_NCHILD][node]):
-        out[k] = node_q(tree, f + k, lam)
-
-
-@njit(cache=True)
 def ranked_children(tree, node, lam, out):
     """Ids of the children of ``node`` that have visits and are not disabled, best first, into
     out[:count]; returns count. Best: most visits, then the higher ``node_q``; ties keep the

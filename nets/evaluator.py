@@ -52,8 +52,8 @@ b6c64 at batch 8 (docs/BENCHMARKS.md). A graph also runs without the GIL, so the
 lanes of one process overlap their forward passes with each other's tree work, where the eager
 module's per-layer Python would make them take turns. TorchScript is deprecated in recent
 PyTorch releases: where the graph cannot be built the evaluator says so in the log and runs
-the eager module; ``graph=False`` asks for the eager module outright. CUDA, and any model other than ``nets.resnet``'s
-``AlphaZeroNet``, always run eagerly.
+the eager module; ``graph=False`` asks for the eager module outright. CUDA, and any model
+other than ``nets.resnet``'s ``AlphaZeroNet``, always run eagerly.
 """
 import copy
 import functools
@@ -174,8 +174,8 @@ class StackNet:
     ``seed`` seeds the symmetry stream as ``np.random.default_rng(seed)`` does (an int or a
     sequence of ints), so each subclass keeps the stream its games were recorded with.
     ``precision``: one of PRECISIONS; ``int8_ok``: let "auto" pick int8 (``resolve_precision``);
-    ``graph``: in float32 or bf16 on the CPU, run ``inference_graph`` rather than the eager module
-    (module docstring)."""
+    ``graph``: in float32 or bf16 on the CPU, run ``inference_graph`` rather than the eager
+    module (module docstring)."""
 
     def __init__(self, model, board_size, device=None, random_symmetry=True, seed=0,
                  precision="fp32", graph=True, int8_ok=False):

@@ -797,8 +797,15 @@ def forward_throughput(model, board_size, batch, seconds=3.0, device=None, preci
         start = threading.Barrier(lanes)
 
         def replay(j):
-            nets[j].forward(planes[:sizes[0]])  # warm-up, in the thread that replays
-            start.wait()  # every lane warm before any is timed
+            try:
+                nets[j].forward(planes[:sizes[0]])  # warm-up, in the thread that replays
+            except BaseException:
+                start.abort()  # the other lanes stop waiting for this one
+                raise
+            try:
+                start.wait()  # every lane warm before any is timed
+            except threading.BrokenBarrierError:
+                return None  # another lane failed: pool.map raises its error
             t = time.perf_counter()
             for b in sizes[j::lanes]:
                 nets[j].forward(planes[:b])
@@ -807,8 +814,8 @@ def forward_throughput(model, board_size, batch, seconds=3.0, device=None, preci
         with torch_threads(1 if net.device.type == "cpu" else None), \
                 ThreadPoolExecutor(lanes) as pool:  # one thread per lane: they all meet at start
             spans = list(pool.map(replay, range(lanes)))
-        seconds = max(t1 for _, t1 in spans) - min(t0 for t0, _ in spans)
-        best = max(best, sum(sizes) / seconds)
+        wall = max(t1 for _, t1 in spans) - min(t0 for t0, _ in spans)
+        best = max(best, sum(sizes) / wall)
     return best
 
 

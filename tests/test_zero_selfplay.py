@@ -523,6 +523,36 @@ def test_forward_replay_in_lanes_warms_each_lane_in_its_own_thread(monkeypatch):
     assert sorted(lanes.values()) == sorted([[5, *sizes[0::2]], [5, *sizes[1::2]]])
 
 
+def test_forward_replay_in_lanes_fails_rather_than_hangs_when_a_lane_fails(monkeypatch):
+    inner_forward, inner_sibling = zs.BatchedNet.forward, zs.BatchedNet.sibling
+
+    def sibling(self, seed):
+        twin = inner_sibling(self, seed)
+        twin.fails = seed == 1  # the second lane's network
+        return twin
+
+    def forward(self, planes):
+        if getattr(self, "fails", False):
+            raise RuntimeError("out of memory")
+        return inner_forward(self, planes)
+
+    monkeypatch.setattr(zs.BatchedNet, "sibling", sibling)
+    monkeypatch.setattr(zs.BatchedNet, "forward", forward)
+    outcome = []
+
+    def replay():
+        try:
+            zs.forward_throughput(tiny_net(), 5, 0, sizes=[4, 3, 2, 5], lanes=2)
+        except Exception as e:  # the lane's error
+            outcome.append(e)
+
+    t = threading.Thread(target=replay, daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "the first lane is still waiting for the second at the start"
+    assert len(outcome) == 1 and "out of memory" in str(outcome[0])
+
+
 def test_a_failing_lane_stops_the_others_and_leaves_only_complete_games(tmp_path):
     class FailsInLaneOne(BlackLosesNet):
         def forward(self, x):
