@@ -363,17 +363,24 @@ def test_int8_is_cpu_only_and_for_the_engines_network(tmp_path, monkeypatch, cap
     assert quantize.int8_graph(tiny(9).eval(), 9) is None
 
 
-@pytest.mark.parametrize("kind", BLOCK_KINDS)
-def test_inference_graph_gives_the_eager_outputs_at_any_batch_size(kind):
-    from nets.evaluator import inference_graph
-    torch.manual_seed(1)
+def graph_test_net(kind, seed):
+    """A 7x7 network of block ``kind`` whose batch norm is not the identity, so folding it
+    into the convolutions matters."""
+    torch.manual_seed(seed)
     cfg = NetConfig(board_size=7, blocks=3, channels=8, block_kind=kind, value_hidden=16,
                     ownership=(kind == "wide"), global_pooling=(kind in ("preact", "bottleneck")))
     net = build_net(cfg).eval()
-    for m in net.modules():  # batch norm that is not the identity, so folding it matters
+    for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
+    return net
+
+
+@pytest.mark.parametrize("kind", BLOCK_KINDS)
+def test_inference_graph_gives_the_eager_outputs_at_any_batch_size(kind):
+    from nets.evaluator import inference_graph
+    net = graph_test_net(kind, 1)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     graph = inference_graph(net, 7)
     assert graph is not None
@@ -391,14 +398,7 @@ def test_inference_graph_gives_the_eager_outputs_at_any_batch_size(kind):
 @pytest.mark.parametrize("kind", BLOCK_KINDS)
 def test_bf16_graph_follows_the_eager_module_under_autocast(kind):
     from nets.evaluator import inference_graph
-    torch.manual_seed(3)
-    cfg = NetConfig(board_size=7, blocks=3, channels=8, block_kind=kind, value_hidden=16,
-                    ownership=(kind == "wide"), global_pooling=(kind in ("preact", "bottleneck")))
-    net = build_net(cfg).eval()
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
+    net = graph_test_net(kind, 3)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     graph = inference_graph(net, 7, "bf16")
     assert graph is not None
