@@ -174,9 +174,13 @@ class GameState:
 
     def legal_points(self, color=None):
         """All legal board points (no pass) for ``color`` under this game's ko rule."""
+        return self.legal_array(color).tolist()
+
+    def legal_array(self, color=None):
+        """``legal_points`` as an int32 array of padded points, in board order."""
         c = self.to_move if color is None else color
         pts, repeats = self._legal_and_hashes(c)
-        return pts[~repeats].tolist()
+        return pts[~repeats]
 
     def legal_mask(self, color=None):
         """bool[N*N+1] over actions (row-major from the top-left, N*N = pass, always legal)."""

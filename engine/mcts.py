@@ -98,7 +98,7 @@ from numba.typed import List
 
 from engine.board import (BLACK, PASS, M_KO, M_KO_COLOR, M_N, M_NEMPTY, M_PASSES, M_TOMOVE,
                           M_W, _chains_allow, _copy_arrays, _pass, _play, _u, area_owner,
-                          area_score, copy_into, is_legal)
+                          area_score, copy_into, is_legal, play)
 from engine.playout import heuristic_priors, run_playout
 
 # tuple slots of a tree
@@ -244,6 +244,130 @@ def reroot_into(tree, node, out):
             used += m
         head += 1
     out[T_META][T_COUNT] = used
+
+
+@njit(cache=True)
+def follow_moves(tree, root_board, scratch, points, stones, ko, ko_color):
+    """The node reached from the root by playing ``points`` (int64[k], colours alternating
+    from the root's side to move) if the tree holds every one of them and the position reached
+    in ``scratch`` (overwritten) is ``stones`` with the ko point ``ko`` for ``ko_color``;
+    else -1. This is how a search finds the subtree of the moves played since it last ran."""
+    move, first, nchild = tree[T_MOVE], tree[T_FIRST], tree[T_NCHILD]
+    copy_into(scratch, root_board)
+    c = root_board[8][M_TOMOVE]
+    node = 0
+    for i in range(points.shape[0]):
+        f = first[node]
+        if f < 0:
+            return -1
+        hit = -1
+        for j in range(f, f + nchild[node]):
+            if move[j] == points[i]:
+                hit = j
+                break
+        if hit < 0:
+            return -1
+        node = hit
+        play(scratch, points[i], c)
+        c = 3 - c
+    if scratch[8][M_KO] != ko or scratch[8][M_KO_COLOR] != ko_color:
+        return -1
+    here = scratch[0]
+    for p in range(here.shape[0]):
+        if here[p] != stones[p]:
+            return -1
+    return node
+
+
+@njit(cache=True, inline="always")
+def _block_sum_f32(a, lo, hi):
+    """numpy's sum of a float32 block of at most 128: eight running sums (fewer than 8
+    values: one), in float32."""
+    n = hi - lo
+    if n < 8:
+        res = np.float32(0.0)
+        for i in range(lo, hi):
+            res += a[i]
+        return res
+    r = np.empty(8, dtype=np.float32)
+    for j in range(8):
+        r[j] = a[lo + j]
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += a[lo + i + j]
+        i += 8
+    res = (r[0] + r[1]) + (r[2] + r[3]) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def _sum_f32(a, lo, hi):
+    """Sum of the float32 a[lo:hi] in numpy's order (``np.add.reduce``: blocks of at most 128
+    summed pairwise, the halves split at a multiple of 8), so a kernel that renormalizes gives
+    the very numbers numpy code gives. numpy's recursion runs on explicit stacks: Numba's
+    cache does not keep recursive kernels safely."""
+    span_lo = np.empty(64, dtype=np.int64)  # pending spans, innermost on top
+    span_hi = np.empty(64, dtype=np.int64)
+    stage = np.zeros(64, dtype=np.int8)  # of a split span: 0 sum the left half next, 1 the right, 2 add them
+    sums = np.empty(64, dtype=np.float32)  # sums of finished halves, waiting for their sibling
+    top, ns = 0, 0
+    span_lo[0], span_hi[0] = lo, hi
+    while top >= 0:
+        l, h = span_lo[top], span_hi[top]
+        if h - l <= 128:
+            sums[ns] = _block_sum_f32(a, l, h)
+            ns += 1
+            top -= 1
+            continue
+        n2 = (h - l) // 2
+        mid = l + n2 - n2 % 8
+        if stage[top] == 2:
+            ns -= 1
+            sums[ns - 1] = sums[ns - 1] + sums[ns]
+            top -= 1
+            continue
+        stage[top] += 1
+        top += 1
+        stage[top] = 0
+        if stage[top - 1] == 1:
+            span_lo[top], span_hi[top] = l, mid
+        else:
+            span_lo[top], span_hi[top] = mid, h
+    return sums[0]
+
+
+@njit(cache=True)
+def filter_root(tree, legal, ok, clean):
+    """Prepare the root's children for a search: a child whose move is not in ``legal`` (bool
+    by padded point, its last entry for PASS) is disabled with prior 0, the others are
+    enabled and their priors renormalized to sum 1 (when they sum to more than 0). Their ids
+    go to ``ok`` (returns how many) and every child's prior, so filtered, to ``clean``."""
+    f, m = tree[T_FIRST][0], tree[T_NCHILD][0]
+    move, prior, flags = tree[T_MOVE], tree[T_PRIOR], tree[T_FLAGS]
+    last = legal.shape[0] - 1
+    count = 0
+    kept = np.empty(m, dtype=np.float32)  # priors of the enabled children, in order
+    for j in range(f, f + m):
+        mv = move[j]
+        if legal[last if mv == PASS else mv]:
+            flags[j] &= ~np.uint8(F_DISABLED)
+            kept[count] = prior[j]
+            ok[count] = j
+            count += 1
+        else:
+            flags[j] |= np.uint8(F_DISABLED)
+            prior[j] = 0.0
+    total = _sum_f32(kept, 0, count)
+    if total > 0:
+        for i in range(count):
+            prior[ok[i]] = kept[i] / total
+    for k in range(m):
+        clean[k] = prior[f + k]
+    return count
 
 
 @njit(cache=True)
@@ -406,14 +530,16 @@ def select_leaves(tree, root_board, scratch, boards, leaf, expand, terminal, k, 
     ``max_collisions`` of them. Returns (leaves in the batch, collisions)."""
     return _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, 0, k, c_puct,
                         fpu_reduction, fpu_value, lam, vl_weight, expand_threshold, allow_dup,
-                        max_collisions)
+                        max_collisions, True)
 
 
 @njit(cache=True, nogil=True)
 def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0, k, c_puct,
                  fpu_reduction, fpu_value, lam, vl_weight, expand_threshold, allow_dup,
-                 max_collisions):
-    """``select_leaves`` writing its leaves to rows row0, row0 + 1, ... of the batch arrays."""
+                 max_collisions, whole):
+    """``select_leaves`` writing its leaves to rows row0, row0 + 1, ... of the batch arrays;
+    with ``whole`` False a row's board gets only what expansion and exact scoring read
+    (colour, chain heads, liberties, empty points, marks, meta: see ``select_many``)."""
     # every array taken out of its tuple once: a call or a row view per ply or per leaf costs
     # reference counting on the arrays (atomic, and contended between threads that share the
     # batch), more than the ply's own work
@@ -461,13 +587,15 @@ def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0
         terminal[r] = 1 if is_term else 0
         for p in range(ww):
             b0[r, p] = color[p]
-            b1[r, p] = nxt[p]
             b2[r, p] = head[p]
             b3[r, p] = libs[p]
-            b4[r, p] = csize[p]
             b5[r, p] = empt[p]
-            b6[r, p] = eidx[p]
             b7[r, p] = mark[p]
+        if whole:
+            for p in range(ww):
+                b1[r, p] = nxt[p]
+                b4[r, p] = csize[p]
+                b6[r, p] = eidx[p]
         for p in range(nm):
             b8[r, p] = meta[p]
         count += 1
@@ -609,11 +737,18 @@ def select_many(trees, root_boards, scratch, boards, leaf, expand, terminal, row
     ``trees`` and ``root_boards`` are typed lists (one tree / root board per search); search g
     picks up to k[g] leaves into the rows row0[g], row0[g] + 1, ... of the shared batch arrays
     and its leaf count goes to counts[g]. Disjoint lo .. hi ranges may run in parallel
-    threads, each with its own ``scratch`` board (the GIL is released)."""
+    threads, each with its own ``scratch`` board (the GIL is released).
+
+    The rows are for a network and ``backup_many``: each row's board holds the leaf's colours,
+    chain heads, liberties, empty points, marks and meta (what expansion and exact scoring
+    read) but not its chain links, chain sizes or empty-point index, which an evaluator that
+    plays on from the leaf (rollouts) would need: writing them costs a tenth of the
+    selection. The network's input comes from ``nets.features.stacks_many``."""
     for g in range(lo, hi):
         counts[g] = _select_rows(trees[g], root_boards[g], scratch, boards, leaf, expand,
                                  terminal, row0[g], k[g], c_puct, fpu_reduction, fpu_value, lam,
-                                 vl_weight, expand_threshold, allow_dup, max_collisions)[0]
+                                 vl_weight, expand_threshold, allow_dup, max_collisions,
+                                 False)[0]
 
 
 @njit(cache=True, nogil=True)

@@ -49,7 +49,7 @@ import numpy as np
 
 from engine import mcts
 from engine.board import (BLACK, PASS, RESIGN, M_KO, M_KO_COLOR, M_TOMOVE, copy_board, is_eye,
-                          new_board, play)
+                          new_board)
 from engine.config import check
 from engine.mcts import (F_DISABLED, F_TERMINAL, T_COUNT, T_FIRST, T_FLAGS, T_META, T_MOVE,
                          T_N, T_NCHILD, T_NR, T_PRIOR, T_REFUSED, T_VL, T_WS)
@@ -305,6 +305,7 @@ class Search:
         self.root_color = None  # colour to move at the root
         self.root_history = None  # game moves up to the root, for tree reuse
         self.root_state = None  # copy of the GameState at the root
+        self.scratch = None  # a board the kernels replay positions on (tree reuse, selection)
         self.batch = None  # LeafBatch for the board size
         self.rng = np.random.default_rng(cfg.seed)  # Dirichlet noise and temperature
         self.sims = 0  # simulations of the last run()
@@ -330,27 +331,19 @@ class Search:
         hist = state.history
         if len(hist) < len(old) or hist[:len(old)] != old:
             return None
-        b = copy_board(self.root_board)
-        node = 0
+        new = hist[len(old):]
         c = self.root_color
-        first, nchild, move = self.tree[T_FIRST], self.tree[T_NCHILD], self.tree[T_MOVE]
-        for mv in hist[len(old):]:
-            if mv.color != c or first[node] < 0:
+        for mv in new:  # the moves since, alternating from the root's colour
+            if mv.color != c:
                 return None
-            kids = range(first[node], first[node] + nchild[node])
-            hit = [j for j in kids if move[j] == mv.point]
-            if not hit:
-                return None
-            node = hit[0]
-            play(b, mv.point, c)
             c = 3 - c
         if c != color:
             return None
         sb = state.board
-        if not (np.array_equal(b[0], sb[0]) and b[8][M_KO] == sb[8][M_KO]
-                and b[8][M_KO_COLOR] == sb[8][M_KO_COLOR]):
-            return None
-        return node
+        node = mcts.follow_moves(self.tree, self.root_board, self.scratch,
+                                 np.array([mv.point for mv in new], dtype=np.int64), sb[0],
+                                 sb[8][M_KO], sb[8][M_KO_COLOR])
+        return node if node >= 0 else None
 
     def prepare(self, state, color, want_ownership=False, noise=True, forbid_losing_pass=False):
         """Set the root to ``state`` with ``color`` to move, keeping the subtree of the moves
@@ -380,16 +373,17 @@ class Search:
         self.root_history = list(state.history)
         self.root_state = state.copy()
         self.root_state.to_move = color
-        self.scratch = copy_board(self.root_board)
+        if self.scratch is None or len(self.scratch[0]) != len(state.board[0]):
+            self.scratch = new_board(state.size)  # the kernels' working board
         self._batch_for(state)
         self.batch.tree = self.tree
         self.batch.root_state = self.root_state
         self.tree[T_FLAGS][0] &= ~np.uint8(F_TERMINAL)
-        legal = state.legal_points(color)
+        legal = state.legal_array(color)
         self._legal = np.zeros(len(state.board[0]) + 1, dtype=bool)  # by padded point; last: PASS
         self._legal[legal] = True
         self._pass_ok = (not forbid_losing_pass or _tt_wins(state, color)
-                         or all(is_eye(state.board, p, color) for p in legal))
+                         or all(is_eye(state.board, p, color) for p in legal.tolist()))
         self._legal[PASS] = self._pass_ok
         if hasattr(self.evaluator, "start_search"):
             self.evaluator.start_search(self.batch, want_ownership)
@@ -406,19 +400,14 @@ class Search:
         was asked to) and add Dirichlet noise if configured
         (``run`` calls this once the root is expanded; ``run`` ends by removing the noise)."""
         cfg = self.config
-        kids = self._root_children()
-        flags, prior, move = self.tree[T_FLAGS], self.tree[T_PRIOR], self.tree[T_MOVE]
-        legal = self._legal[move[kids.start:kids.stop]]  # PASS (-1) reads the last entry
-        flags[kids.start:kids.stop] = ((flags[kids.start:kids.stop] & ~np.uint8(F_DISABLED))
-                                       | np.where(legal, 0, F_DISABLED).astype(np.uint8))
-        prior[kids.start:kids.stop][~legal] = 0.0
-        ok = kids.start + np.flatnonzero(legal)
-        total = prior[ok].sum()
-        if total > 0:
-            prior[ok] /= total
-        self._clean_priors = prior[kids.start:kids.stop].copy()
-        if cfg.dirichlet_epsilon > 0 and self._noise and len(ok) > 0:
-            noise = self.rng.dirichlet([cfg.dirichlet_alpha] * len(ok))
+        m = int(self.tree[T_NCHILD][0])
+        ok = np.empty(m, dtype=np.int64)  # ids of the enabled children
+        self._clean_priors = np.empty(m, dtype=np.float32)
+        k = mcts.filter_root(self.tree, self._legal, ok, self._clean_priors)
+        if cfg.dirichlet_epsilon > 0 and self._noise and k > 0:
+            ok = ok[:k]
+            prior = self.tree[T_PRIOR]
+            noise = self.rng.dirichlet([cfg.dirichlet_alpha] * k)
             e = cfg.dirichlet_epsilon
             prior[ok] = ((1 - e) * prior[ok] + e * noise).astype(np.float32)
 

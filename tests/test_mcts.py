@@ -309,6 +309,46 @@ def test_tree_reuse_keeps_the_played_line():
     assert s.prepare(other, WHITE) == 0
 
 
+def slow_reroot(tree, node):
+    """Reference for ``mcts.reroot``: the subtree of ``node`` as (old id, new parent) per new
+    node, breadth first, each node's children in tree order."""
+    order, head = [(node, -1)], 0
+    while head < len(order):
+        old = order[head][0]
+        f, m = int(tree[T_FIRST][old]), int(tree[mcts.T_NCHILD][old])
+        order += [(f + k, head) for k in range(m)] if f >= 0 else []
+        head += 1
+    return order
+
+
+def test_reroot_copies_the_subtree_as_a_slow_reference_does():
+    st = GameState(7, komi=7.0)
+    s = fake_search(value=0.5)
+    s.prepare(st, BLACK)
+    s.run(visits=600)
+    tree = s.tree
+    rng = np.random.default_rng(5)
+    used = int(tree[mcts.T_META][mcts.T_COUNT])
+    stats = (T_PRIOR, T_FLAGS, T_N, mcts.T_NV, mcts.T_WV, mcts.T_NR, mcts.T_WR, mcts.T_WS,
+             mcts.T_VL)
+    for k in stats:  # distinct values in every statistic, so a mixed-up copy shows
+        tree[k][:used] = rng.integers(0, 100, used).astype(tree[k].dtype)
+    for j in [0] + [int(k) for k in s.ranked()[:3]]:
+        order = slow_reroot(tree, j)
+        got = mcts.reroot(tree, j)
+        assert int(got[mcts.T_META][mcts.T_COUNT]) == len(order)
+        old = np.array([o for o, _ in order])
+        assert np.array_equal(got[mcts.T_PARENT][:len(order)], [p for _, p in order])
+        for k in (T_MOVE,) + stats:
+            assert np.array_equal(got[k][:len(order)], tree[k][old])
+        new_id = {o: i for i, (o, _) in enumerate(order)}
+        for i, o in enumerate(old):  # each new node's children: the old node's, renumbered
+            f, m = int(tree[T_FIRST][o]), int(tree[mcts.T_NCHILD][o])
+            want = (new_id[f], m) if f >= 0 else (-1, 0)
+            assert (int(got[T_FIRST][i]), int(got[mcts.T_NCHILD][i])) == want
+        assert got[T_N][0] == tree[T_N][j]
+
+
 @pytest.mark.parametrize("spare_limit", [1 << 18, 0])
 def test_moving_the_root_move_after_move_keeps_each_subtree(spare_limit, monkeypatch):
     """Each reroot fills the tree left over from the one before (spare_limit 0: a fresh tree
@@ -505,3 +545,65 @@ def test_ranking_and_visit_policy_of_the_root_match_a_slow_reference(lam):
     pi = np.ones(26, dtype=np.float32)
     mcts.root_visit_policy(empty.tree, 5, pi)
     assert not pi.any()
+
+
+def _filter_root_reference(tree, legal):
+    """The root filter with numpy: the children whose move ``legal`` (by padded point, last
+    entry PASS) allows keep their priors renormalized, the others are disabled at prior 0."""
+    f, m = int(tree[T_FIRST][0]), int(tree[mcts.T_NCHILD][0])
+    flags, prior = tree[T_FLAGS][f:f + m], tree[T_PRIOR][f:f + m]
+    ok = legal[tree[T_MOVE][f:f + m]]  # PASS (-1) reads the last entry
+    flags[:] = (flags & ~np.uint8(F_DISABLED)) | np.where(ok, 0, F_DISABLED).astype(np.uint8)
+    prior[~ok] = 0.0
+    total = prior[ok].sum()
+    if total > 0:
+        prior[ok] /= total
+    return f + np.flatnonzero(ok)
+
+
+@pytest.mark.parametrize("n", [5, 9, 19])
+def test_the_root_filter_gives_the_numbers_numpy_gives(n):
+    """``filter_root`` renormalizes in numpy's summation order, so priors (and so self-play
+    games) come out to the bit as numpy code computes them, for every child count up to
+    19x19's 362."""
+    rng = np.random.default_rng(n)
+    for trial in range(20):
+        tree = mcts.new_tree(2000)
+        board = GameState(n).board
+        prior = rng.dirichlet([0.3] * (n * n + 1)).astype(np.float32)
+        if trial == 0:
+            prior[:] = 0.0  # nothing to renormalize: priors stay 0
+        mcts._expand(tree, 0, board[0], board[2], board[3], board[5], board[8], prior)
+        tree[T_PRIOR][:] = rng.random(2000).astype(np.float32) ** 3  # all kinds of sums
+        tree[T_FLAGS][:] = rng.integers(0, 4, 2000).astype(np.uint8)
+        legal = rng.random(len(board[0]) + 1) < rng.choice([0.0, 0.5, 0.95, 1.0])
+        want = [a.copy() for a in tree]
+        ok_want = _filter_root_reference(want, legal)
+        m = int(tree[mcts.T_NCHILD][0])
+        ok, clean = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.float32)
+        k = mcts.filter_root(tree, legal, ok, clean)
+        assert np.array_equal(ok[:k], ok_want)
+        f = int(tree[T_FIRST][0])
+        used = int(tree[mcts.T_META][mcts.T_COUNT])
+        for a, b in zip(tree, want):
+            assert np.array_equal(a[:used], b[:used])
+        assert np.array_equal(clean, want[T_PRIOR][f:f + m])
+
+
+def test_tree_reuse_checks_the_position_not_only_the_moves():
+    """The kept tree is found by the moves played since, and used only if the position they
+    lead to is the game's: the same (empty) history over other stones starts afresh."""
+    s = fake_search(value=0.5)
+    s.prepare(GameState(5, komi=7.0), BLACK)
+    s.run(visits=50)
+    assert s.prepare(GameState(5, komi=7.0), BLACK) == 50  # same position: the tree is kept
+    other = state_from_diagram("""
+        . . . . .
+        . X . . .
+        . . . . .
+        . . . O .
+        . . . . .
+    """, to_move=BLACK)
+    other.komi = 7.0
+    assert other.history == []
+    assert s.prepare(other, BLACK) == 0

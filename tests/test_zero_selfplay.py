@@ -274,6 +274,12 @@ def test_search_rounds_grow_the_trees_each_search_grows_alone(threads):
             b_net.evaluate(items)
             for g in act:
                 g.sims += g.search.finish_batch(g.search.batch)
+            for i, g in enumerate(act):  # the leaves' boards, as far as a round writes them
+                r0, k = int(rounds.row0[i]), int(rounds.counts[i])
+                assert k == g.search.batch.count
+                for a in (0, 2, 3, 5, 7, 8):  # colour, heads, liberties, empties, marks, meta
+                    assert np.array_equal(rounds.batch.boards[a][r0:r0 + k],
+                                          g.search.batch.boards[a][:k])
     finally:
         rounds.close()
     assert max(rounds.sizes) > 4  # one forward pass answered several games
