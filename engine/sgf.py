@@ -24,6 +24,7 @@ board, history, komi, handicap and the colour to move.
 Every problem with a record (unreadable file, broken syntax, an unsupported size, a bad
 point, an illegal move) raises ``SgfError``, a ``ValueError`` whose message says where.
 """
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -237,7 +238,9 @@ def load_sgf(path_or_text, move_number=None, ko_rule="positional"):
 
 # -- writing -------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1)
 def _version():
+    """The installed package's version (read once: the metadata lookup scans site-packages)."""
     try:
         return metadata.version(APP_NAME)
     except metadata.PackageNotFoundError:
@@ -282,8 +285,9 @@ def game_to_sgf(state, black_name=None, white_name=None, result=None, extra=None
         if ident in _STRUCTURAL:
             raise ValueError(f"SGF property {ident} is written from the game state and cannot be given in extra")
         root.set_raw(ident, escape_text(str(value).encode("utf-8")))
+    node = root
     for mv in state.history:
-        node = game.extend_main_sequence()
+        node = node.new_child()  # (extend_main_sequence walks the whole line each time)
         ident = "B" if mv.color == BLACK else "W"
         if mv.point == PASS:
             node.set_raw(ident, b"")  # FF[4] pass
