@@ -539,7 +539,7 @@ def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0
                  max_collisions, whole):
     """``select_leaves`` writing its leaves to rows row0, row0 + 1, ... of the batch arrays;
     with ``whole`` False a row's board gets only what expansion and exact scoring read
-    (colour, chain heads, liberties, empty points, marks, meta: see ``select_many``)."""
+    (see ``select_many``)."""
     # every array taken out of its tuple once: a call or a row view per ply or per leaf costs
     # reference counting on the arrays (atomic, and contended between threads that share the
     # batch), more than the ply's own work
@@ -589,8 +589,11 @@ def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0
             b0[r, p] = color[p]
             b2[r, p] = head[p]
             b3[r, p] = libs[p]
+        for p in range(ww if whole else meta[M_NEMPTY]):
             b5[r, p] = empt[p]
-            b7[r, p] = mark[p]
+        if whole or is_term:
+            for p in range(ww):
+                b7[r, p] = mark[p]
         if whole:
             for p in range(ww):
                 b1[r, p] = nxt[p]
@@ -739,11 +742,12 @@ def select_many(trees, root_boards, scratch, boards, leaf, expand, terminal, row
     and its leaf count goes to counts[g]. Disjoint lo .. hi ranges may run in parallel
     threads, each with its own ``scratch`` board (the GIL is released).
 
-    The rows are for a network and ``backup_many``: each row's board holds the leaf's colours,
-    chain heads, liberties, empty points, marks and meta (what expansion and exact scoring
-    read) but not its chain links, chain sizes or empty-point index, which an evaluator that
-    plays on from the leaf (rollouts) would need: writing them costs a tenth of the
-    selection. The network's input comes from ``nets.features.stacks_many``."""
+    The rows are for a network and ``backup_many``: each row's board holds what expansion and
+    exact scoring read, the leaf's colours, chain heads, liberties, list of empty points (its
+    first meta[M_NEMPTY] entries) and meta, and the marks of a terminal leaf; not its chain
+    links, chain sizes, empty-point index or the rest, which an evaluator that plays on from
+    the leaf (rollouts) would need. Writing them cost a fifth of the selection. The network's
+    input comes from ``nets.features.stacks_many``."""
     for g in range(lo, hi):
         counts[g] = _select_rows(trees[g], root_boards[g], scratch, boards, leaf, expand,
                                  terminal, row0[g], k[g], c_puct, fpu_reduction, fpu_value, lam,

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from engine.board import BLACK, PASS, WHITE, to_action
+from engine.board import BLACK, M_NEMPTY, PASS, WHITE, to_action
 from engine.coords import parse_vertex
 from engine.diagram import state_from_diagram
 from engine import mcts
@@ -277,9 +277,14 @@ def test_search_rounds_grow_the_trees_each_search_grows_alone(threads):
             for i, g in enumerate(act):  # the leaves' boards, as far as a round writes them
                 r0, k = int(rounds.row0[i]), int(rounds.counts[i])
                 assert k == g.search.batch.count
-                for a in (0, 2, 3, 5, 7, 8):  # colour, heads, liberties, empties, marks, meta
-                    assert np.array_equal(rounds.batch.boards[a][r0:r0 + k],
-                                          g.search.batch.boards[a][:k])
+                got, want = rounds.batch.boards, g.search.batch.boards
+                for a in (0, 2, 3, 8):  # colour, chain heads, liberties, meta
+                    assert np.array_equal(got[a][r0:r0 + k], want[a][:k])
+                for j in range(k):  # the empty points; a terminal leaf's marks
+                    ne = int(want[8][j, M_NEMPTY])
+                    assert np.array_equal(got[5][r0 + j, :ne], want[5][j, :ne])
+                    if g.search.batch.terminal[j]:
+                        assert np.array_equal(got[7][r0 + j], want[7][j])
     finally:
         rounds.close()
     assert max(rounds.sizes) > 4  # one forward pass answered several games
