@@ -148,27 +148,28 @@ def fill_planes_rows(stacks, to_move, rows, syms, n, out):
     loops build every network input here.)"""
     nn = n * n
     w = n + 2
-    pad = np.empty(nn, dtype=np.int64)  # padded point of each action
-    dest = np.empty((8, nn), dtype=np.int64)  # dest[k, a]: where symmetry k sends action a
+    # src[k, d]: the padded point symmetry k brings to action d, so each plane is written in
+    # order (gathering from the row's stones, which stay in cache, rather than scattering)
+    src = np.empty((8, nn), dtype=np.int64)
     for r in range(n):
         for c in range(n):
-            a = r * n + c
-            pad[a] = (r + 1) * w + c + 1
             for k in range(8):
                 r2, c2 = sym_rowcol(k, n, r, c)
-                dest[k, a] = r2 * n + c2
+                src[k, r2 * n + c2] = (r + 1) * w + c + 1
     flat = out.reshape((out.shape[0], PLANES, nn))
+    here = np.empty(nn, dtype=np.int8)  # one position's stones, in action order
     for j in range(rows.shape[0]):
         i = rows[j]
         me = to_move[i]
         opp = 3 - me
         k = syms[j]
         for t in range(HISTORY):
-            for a in range(nn):
-                v = stacks[i, t, pad[a]]
-                d = dest[k, a]
-                flat[j, t, d] = 1.0 if v == me else 0.0
-                flat[j, HISTORY + t, d] = 1.0 if v == opp else 0.0
+            for d in range(nn):
+                here[d] = stacks[i, t, src[k, d]]
+            for d in range(nn):  # (separate passes: each vectorizes)
+                flat[j, t, d] = np.float32(here[d] == me)
+            for d in range(nn):
+                flat[j, HISTORY + t, d] = np.float32(here[d] == opp)
         colour = np.float32(1.0 if me == BLACK else 0.0)
         for a in range(nn):
             flat[j, 2 * HISTORY, a] = colour
