@@ -528,18 +528,19 @@ def select_leaves(tree, root_board, scratch, boards, leaf, expand, terminal, k, 
     ``allow_dup`` (the evaluator draws independent samples, as rollouts do); otherwise its path
     is released and counted as a collision, and the batch closes early after
     ``max_collisions`` of them. Returns (leaves in the batch, collisions)."""
+    no_stacks = np.empty((1, 1, 1), dtype=np.int8)  # no history stacks are written
     return _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, 0, k, c_puct,
                         fpu_reduction, fpu_value, lam, vl_weight, expand_threshold, allow_dup,
-                        max_collisions, True)
+                        max_collisions, True, no_stacks, no_stacks[0], 0)
 
 
 @njit(cache=True, nogil=True)
 def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0, k, c_puct,
                  fpu_reduction, fpu_value, lam, vl_weight, expand_threshold, allow_dup,
-                 max_collisions, whole):
+                 max_collisions, whole, stacks, root_stack, depth_h):
     """``select_leaves`` writing its leaves to rows row0, row0 + 1, ... of the batch arrays;
-    with ``whole`` False a row's board gets only what expansion and exact scoring read
-    (see ``select_many``)."""
+    with ``whole`` False a row's board gets only what expansion and exact scoring read, and
+    with ``depth_h`` > 0 stacks[row] gets the leaf's colour history (see ``select_many``)."""
     # every array taken out of its tuple once: a call or a row view per ply or per leaf costs
     # reference counting on the arrays (atomic, and contended between threads that share the
     # batch), more than the ply's own work
@@ -549,12 +550,15 @@ def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0
     b0, b1, b2, b3, b4, b5, b6, b7, b8 = boards
     ww = color.shape[0]
     nm = meta.shape[0]
+    h = depth_h
+    ring = np.empty((max(h, 1), ww), dtype=np.int8)  # colours after ply d at ring[d % h]
     count = 0
     collisions = 0
     while count < k:
         _copy_arrays(color, nxt, head, libs, csize, empt, eidx, mark, meta,
                      r0, r1, r2, r3, r4, r5, r6, r7, r8)
         node = 0
+        depth = 0
         vl[0] += 1
         while first[node] >= 0 and (flags[node] & F_TERMINAL) == 0:
             child = _pick(first, nchild, prior, flags, n, nv, wv, nr, wr, vl, node, c_puct,
@@ -570,6 +574,11 @@ def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0
             vl[node] += 1
             if meta[M_PASSES] >= 2:
                 flags[node] |= F_TERMINAL
+            depth += 1
+            if h > 0:
+                slot = depth % h
+                for p in range(ww):
+                    ring[slot, p] = color[p]
         is_term = (flags[node] & F_TERMINAL) != 0
         in_flight = vl[node] > 1
         if in_flight and not is_term and not allow_dup:
@@ -601,6 +610,14 @@ def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0
                 b6[r, p] = eidx[p]
         for p in range(nm):
             b8[r, p] = meta[p]
+        for t in range(h):  # t positions before the leaf: on the path, then the root's history
+            if t < depth:
+                slot = (depth - t) % h
+                for p in range(ww):
+                    stacks[r, t, p] = ring[slot, p]
+            else:
+                for p in range(ww):
+                    stacks[r, t, p] = root_stack[t - depth, p]
         count += 1
     return count, collisions
 
@@ -732,9 +749,9 @@ def set_item(lst, i, item):
 
 
 @njit(cache=True, nogil=True)
-def select_many(trees, root_boards, scratch, boards, leaf, expand, terminal, row0, k, counts,
-                lo, hi, c_puct, fpu_reduction, fpu_value, lam, vl_weight, expand_threshold,
-                allow_dup, max_collisions):
+def select_many(trees, root_boards, root_stacks, scratch, boards, stacks, leaf, expand,
+                terminal, row0, k, counts, lo, hi, c_puct, fpu_reduction, fpu_value, lam,
+                vl_weight, expand_threshold, allow_dup, max_collisions):
     """``select_leaves`` for searches lo .. hi-1 of a group sharing one batch, in one call.
 
     ``trees`` and ``root_boards`` are typed lists (one tree / root board per search); search g
@@ -742,17 +759,21 @@ def select_many(trees, root_boards, scratch, boards, leaf, expand, terminal, row
     and its leaf count goes to counts[g]. Disjoint lo .. hi ranges may run in parallel
     threads, each with its own ``scratch`` board (the GIL is released).
 
-    The rows are for a network and ``backup_many``: each row's board holds what expansion and
-    exact scoring read, the leaf's colours, chain heads, liberties, list of empty points (its
-    first meta[M_NEMPTY] entries) and meta, and the marks of a terminal leaf; not its chain
-    links, chain sizes, empty-point index or the rest, which an evaluator that plays on from
-    the leaf (rollouts) would need. Writing them cost a fifth of the selection. The network's
-    input comes from ``nets.features.stacks_many``."""
+    The rows are for a network and ``backup_many``. stacks[row] (int8[H, (N+2)^2]) gets the
+    leaf's history: the colours of the leaf's position, of the one before it, ... along the
+    path, then root_stacks[g] (the same layout for the root, ``nets.features.history_stack``):
+    the network's input, taken from the positions the descent plays anyway. Each row's board
+    holds what expansion and exact scoring read, the leaf's colours, chain heads, liberties,
+    list of empty points (its first meta[M_NEMPTY] entries) and meta, and the marks of a
+    terminal leaf; not its chain links, chain sizes, empty-point index or the rest, which an
+    evaluator that plays on from the leaf (rollouts) would need. Writing them cost a fifth of
+    the selection."""
+    h = stacks.shape[1]
     for g in range(lo, hi):
         counts[g] = _select_rows(trees[g], root_boards[g], scratch, boards, leaf, expand,
                                  terminal, row0[g], k[g], c_puct, fpu_reduction, fpu_value, lam,
                                  vl_weight, expand_threshold, allow_dup, max_collisions,
-                                 False)[0]
+                                 False, stacks, root_stacks[g], h)[0]
 
 
 @njit(cache=True, nogil=True)

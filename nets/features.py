@@ -14,8 +14,9 @@ rows where the game is shorter. ``history_stack(state)`` reads one from a ``Game
 
 Inside the tree a leaf's history is the boards along the path from the root (replayed from the
 root board, ``leaf_stacks``) followed by the root's own history stack: the evaluator computes the
-root stack once per search and every leaf stack from it, in one jitted call per batch
-(``stacks_many``: for the batches of many searches at once, in the batched loops).
+root stack once per search and every leaf stack from it, in one jitted call per batch. The
+batched loops get the same stacks from the selection itself (``engine.mcts.select_many``
+records the colours of the positions its descent plays).
 
 Symmetries
 ----------
@@ -39,7 +40,6 @@ from numba import njit
 from engine.board import (BLACK, M_HASH, M_KO, M_TOMOVE, M_W, PASS, WHITE, ZOBRIST, ZOBRIST_KO,
                           ZOBRIST_SIDE, _copy_arrays, _pass, _play, copy_board, copy_into,
                           play)
-from engine.mcts import T_MOVE, T_PARENT
 
 HISTORY = 8  # positions per stack (t .. t-7)
 PLANES = 2 * HISTORY + 1  # 17 input planes
@@ -234,19 +234,6 @@ def leaf_stacks(parent, move, leaves, count, root_board, root_stack, scratch, ou
 
 
 @njit(cache=True, nogil=True)
-def stacks_many(trees, root_boards, root_stacks, scratch, leaf, row0, counts, lo, hi, out):
-    """``leaf_stacks`` for searches lo .. hi-1 of a group sharing one batch (the layout of
-    ``engine.mcts.select_many``): rows row0[g] .. row0[g] + counts[g] - 1 of ``leaf`` / ``out``
-    belong to search g, whose tree, root board and root history stack are ``trees[g]``,
-    ``root_boards[g]`` (typed lists) and ``root_stacks[g]``. Disjoint ranges may run in
-    parallel threads, each with its own ``scratch`` board."""
-    for g in range(lo, hi):
-        tree = trees[g]
-        _stacks_rows(tree[T_PARENT], tree[T_MOVE], leaf, row0[g], counts[g], root_boards[g],
-                     root_stacks[g], scratch, out)
-
-
-@njit(cache=True, nogil=True)
 def _stacks_rows(parent, move, leaves, row0, count, root_board, root_stack, scratch, out):
     """``leaf_stacks`` of the rows row0 .. row0 + count - 1."""
     color, nxt, head, libs, csize, empt, eidx, mark, meta = scratch
@@ -322,4 +309,4 @@ __all__ = ["HISTORY", "PLANES", "INVERSE", "sym_rowcol", "sym_action",
            "apply_symmetry_planes", "apply_symmetry_policy", "inverse_symmetry_planes",
            "inverse_symmetry_policy", "unsymmetrize_policy_rows", "fill_planes",
            "fill_planes_batch", "fill_planes_rows", "history_stack", "path_stack", "leaf_planes",
-           "leaf_stacks", "stacks_many", "stack_keys"]
+           "leaf_stacks", "stack_keys"]

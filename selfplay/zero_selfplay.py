@@ -8,8 +8,8 @@ The loop
 tree (kept from move to move: tree reuse). One step of the loop (``SearchRounds.run``)
 
 1. asks every game's search for a leaf batch (up to ``leaf_batch`` leaves, spread over the
-   tree by virtual loss) and replays each leaf's history stack from its game's root, for all
-   games in one jitted call (``engine.mcts.select_many``, ``nets.features.stacks_many``);
+   tree by virtual loss) with each leaf's history stack, recorded as the descent plays the
+   path, for all games in one jitted call (``engine.mcts.select_many``);
 2. builds the input planes of all those leaves and runs ONE forward pass of the network over
    all of them (``BatchedNet``), so the network sees batches of about
    ``parallel_games * leaf_batch`` positions;
@@ -92,7 +92,7 @@ from engine.mcts import T_FIRST
 from engine.search import LeafBatch, Search, SearchConfig, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.evaluator import PRECISIONS, StackNet
-from nets.features import HISTORY, PLANES, fill_planes, history_stack, stacks_many
+from nets.features import HISTORY, PLANES, fill_planes, history_stack
 
 
 @dataclass(frozen=True)
@@ -250,13 +250,13 @@ class SearchRounds:
 
     1. each game's search picks at most ``leaf_batch`` leaves, and no more than the
        ``target - sims`` simulations it still wants (one while its root has no children), into
-       its own rows of one shared ``LeafBatch``; each leaf's history stack is replayed;
+       its own rows of one shared ``LeafBatch``, each leaf with its history stack;
     2. ``net_of(g)`` says which ``BatchedNet`` answers game g: each network answers the
        non-terminal rows of its games in one forward pass;
     3. each tree expands and backs up its rows, and ``g.sims`` grows by its leaves.
 
     Steps 1 and 3 are one jitted call per thread over a range of games
-    (``engine.mcts.select_many`` / ``backup_many``, ``nets.features.stacks_many``), so the
+    (``engine.mcts.select_many`` / ``backup_many``), so the
     Python-to-Numba crossing is paid per round, not per game, and with ``threads`` > 1 the
     games are split between that many threads (the kernels release the GIL) while the
     network's own threads wait. The trees of the round's searches must share their selection
@@ -351,11 +351,10 @@ class SearchRounds:
         c_puct, fpu_reduction, fpu_value, lam, vl_weight, threshold, dup, max_coll = key
 
         def select(lo, hi, scratch):
-            mcts.select_many(trees, self.root_boards, scratch, bt.boards, bt.leaf, bt.expand,
-                             bt.terminal, self.row0, k, counts, lo, hi, c_puct, fpu_reduction,
-                             fpu_value, lam, vl_weight, threshold, dup, max_coll)
-            stacks_many(trees, self.root_boards, self.root_stacks, scratch, bt.leaf, self.row0,
-                        counts, lo, hi, self.stacks)
+            mcts.select_many(trees, self.root_boards, self.root_stacks, scratch, bt.boards,
+                             self.stacks, bt.leaf, bt.expand, bt.terminal, self.row0, k, counts,
+                             lo, hi, c_puct, fpu_reduction, fpu_value, lam, vl_weight,
+                             threshold, dup, max_coll)
 
         try:
             self._split(select, m)

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from engine.board import BLACK, M_NEMPTY, PASS, WHITE, to_action
+from engine.board import BLACK, M_NEMPTY, PASS, WHITE, new_board, to_action
 from engine.coords import parse_vertex
 from engine.diagram import state_from_diagram
 from engine import mcts
@@ -24,7 +24,7 @@ from engine.mcts import F_DISABLED, T_FIRST, T_FLAGS, T_MOVE, T_N, T_NCHILD, T_P
 from engine.search import Search, SearchConfig, UniformEvaluator
 from engine.sgf import load_sgf_game
 from nets.evaluator import NetEvaluator
-from nets.features import history_stack
+from nets.features import HISTORY, history_stack, leaf_stacks
 from nets.resnet import NetConfig, build_net
 from selfplay import zero_selfplay as zs
 from selfplay.zero_selfplay import SelfPlayConfig, run_selfplay
@@ -277,6 +277,11 @@ def test_search_rounds_grow_the_trees_each_search_grows_alone(threads):
             for i, g in enumerate(act):  # the leaves' boards, as far as a round writes them
                 r0, k = int(rounds.row0[i]), int(rounds.counts[i])
                 assert k == g.search.batch.count
+                tree = g.search.tree  # and their history stacks, as the replay builds them
+                stacks = np.zeros((k, HISTORY, (N + 2) ** 2), dtype=np.int8)
+                leaf_stacks(tree[mcts.T_PARENT], tree[mcts.T_MOVE], g.search.batch.leaf, k,
+                            g.search.root_board, g.root_stack, new_board(N), stacks)
+                assert np.array_equal(rounds.stacks[r0:r0 + k], stacks)
                 got, want = rounds.batch.boards, g.search.batch.boards
                 for a in (0, 2, 3, 8):  # colour, chain heads, liberties, meta
                     assert np.array_equal(got[a][r0:r0 + k], want[a][:k])
