@@ -48,8 +48,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from engine import mcts
-from engine.board import (BLACK, PASS, RESIGN, M_KO, M_KO_COLOR, M_TOMOVE, copy_board, is_eye,
-                          new_board)
+from engine.board import (BLACK, PASS, RESIGN, M_KO, M_KO_COLOR, M_TOMOVE, copy_board, copy_into,
+                          is_eye, new_board)
 from engine.config import check
 from engine.mcts import (F_DISABLED, F_TERMINAL, T_COUNT, T_FIRST, T_FLAGS, T_META, T_MOVE,
                          T_N, T_NCHILD, T_NR, T_PRIOR, T_REFUSED, T_VL, T_WS)
@@ -301,7 +301,7 @@ class Search:
         self.evaluator = evaluator or RolloutEvaluator(cfg.playout_mode, cfg.threads, cfg.seed)
         self.tree = None  # tuple of arrays (engine.mcts), root = node 0
         self._spare = None  # a tree of the same capacity that the next reroot fills (small trees)
-        self.root_board = None  # the root position, side to move = root_color
+        self.root_board = None  # the root position, side to move = root_color (rewritten in place)
         self.root_color = None  # colour to move at the root
         self.root_history = None  # game moves up to the root, for tree reuse
         self.root_state = None  # copy of the GameState at the root
@@ -367,7 +367,10 @@ class Search:
             # memory twice for good (a grown GTP tree: the fresh pages cost little beside its search)
             self._spare = self.tree if cap <= SPARE_MAX_NODES else None
             self.tree = spare
-        self.root_board = copy_board(state.board)
+        if self.root_board is not None and len(self.root_board[0]) == len(state.board[0]):
+            copy_into(self.root_board, state.board)  # no new arrays for the batched loops to learn
+        else:
+            self.root_board = copy_board(state.board)
         self.root_board[8][M_TOMOVE] = color
         self.root_color = color
         self.root_history = list(state.history)
