@@ -88,7 +88,7 @@ from engine import atomic, mcts
 from engine.board import BLACK, WHITE, M_TOMOVE, new_board
 from engine.config import Config, check
 from engine.game import GameState, result_string
-from engine.mcts import T_FIRST
+from engine.mcts import T_COUNT, T_FIRST, T_META, T_MOVE
 from engine.search import LeafBatch, Search, SearchConfig, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.evaluator import PRECISIONS, StackNet
@@ -296,18 +296,8 @@ class SearchRounds:
         self._tree_of = [None] * m  # what each entry holds, to notice replacements
         self._board_of = [None] * m
         self._stack_of = [None] * m
-
-    def _sync(self, games):
-        for i, g in enumerate(games):
-            s = g.search
-            if self._tree_of[i] is not s.tree:
-                mcts.set_item(self.trees, i, s.tree)
-                self._tree_of[i] = s.tree
-            if self._board_of[i] is not s.root_board:
-                mcts.set_item(self.root_boards, i, s.root_board)
-                self._board_of[i] = s.root_board
-            if self._stack_of[i] is not g.root_stack:
-                self.root_stacks[i] = self._stack_of[i] = g.root_stack
+        self._search_of = [None] * m  # the search each slot's settings were checked for
+        self._key = None  # ... against these settings (_selection_key)
 
     def _split(self, fn, m):
         """fn(lo, hi, scratch) over [0, m) in up to ``threads`` contiguous parts."""
@@ -331,22 +321,42 @@ class SearchRounds:
         key = _selection_key(s0)
         if m > self._cap:
             self._allocate(max(m, 2 * self._cap), s0)
+        if key != self._key:  # other settings than the searches in the slots were checked for
+            self._search_of = [None] * self._cap
+            self._key = key
         k, counts, pending = self.k, self.counts, []
+        nn = self.n * self.n + 1  # nodes an expansion may add
+        tree_of, board_of, stack_of, search_of = (self._tree_of, self._board_of, self._stack_of,
+                                                  self._search_of)
         for i, g in enumerate(games):
             s = g.search
-            if _selection_key(s) != key:
-                raise ValueError("the searches of a round must share their selection settings")
-            if s.tree[T_FIRST][0] < 0:  # the root first, alone
+            if search_of[i] is not s:  # a search is checked once, when it enters a slot
+                if _selection_key(s) != key:
+                    raise ValueError("the searches of a round must share their selection "
+                                     "settings")
+                search_of[i] = s
+            tree = s.tree
+            if tree[T_FIRST][0] < 0:  # the root first, alone
                 want = 1
                 pending.append(i)
             else:
                 want = min(self.kmax, g.target - g.sims)
                 if want < 1:
                     raise ValueError("a game in the round wants no more simulations")
-            s.ensure_room(want)
+            if tree[T_META][T_COUNT] + want * nn > tree[T_MOVE].shape[0]:
+                s.ensure_room(want)
+                tree = s.tree
             k[i] = want
+            # the kernels' typed lists follow each game's tree, root board and root stack
+            if tree_of[i] is not tree:
+                mcts.set_item(self.trees, i, tree)
+                tree_of[i] = tree
+            if board_of[i] is not s.root_board:
+                mcts.set_item(self.root_boards, i, s.root_board)
+                board_of[i] = s.root_board
+            if stack_of[i] is not g.root_stack:
+                self.root_stacks[i] = stack_of[i] = g.root_stack
         counts[:m] = 0
-        self._sync(games)
         bt, trees = self.batch, self.trees
         c_puct, fpu_reduction, fpu_value, lam, vl_weight, threshold, dup, max_coll = key
 
@@ -387,8 +397,8 @@ class SearchRounds:
                              False, bt.komi)
 
         self._split(backup, m)
-        for i, g in enumerate(games):
-            g.sims += int(counts[i])
+        for g, c in zip(games, counts[:m].tolist()):
+            g.sims += c
         for i in pending:
             s = games[i].search
             if s.tree[T_FIRST][0] >= 0:

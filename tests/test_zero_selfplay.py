@@ -328,6 +328,12 @@ def test_search_rounds_refuse_searches_with_other_selection_settings():
     g2.search.prepare(st, st.to_move)
     with pytest.raises(ValueError, match="selection settings"):
         zs.SearchRounds(N, 4).run([g1, g2], lambda g: None)
+    # a search checked in an earlier round is checked again when the round's settings change
+    rounds = zs.SearchRounds(N, 4)
+    net = zs.BatchedNet(tiny_net(), N, "cpu")
+    rounds.run([_RoundGame(st, 3, 8), g1], lambda g: net)
+    with pytest.raises(ValueError, match="selection settings"):
+        rounds.run([g2, g1], lambda g: net)
 
 
 def test_begin_finish_batches_build_the_same_tree_as_run():
