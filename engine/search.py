@@ -385,8 +385,11 @@ class Search:
         legal = state.legal_array(color)
         self._legal = np.zeros(len(state.board[0]) + 1, dtype=bool)  # by padded point; last: PASS
         self._legal[legal] = True
-        self._pass_ok = (not forbid_losing_pass or _tt_wins(state, color)
-                         or all(is_eye(state.board, p, color) for p in legal.tolist()))
+        # (the eye test first: it stops at the first point that is no eye, where scoring the
+        # position costs a flood fill every move)
+        self._pass_ok = (not forbid_losing_pass
+                         or all(is_eye(state.board, p, color) for p in legal.tolist())
+                         or _tt_wins(state, color))
         self._legal[PASS] = self._pass_ok
         if hasattr(self.evaluator, "start_search"):
             self.evaluator.start_search(self.batch, want_ownership)
