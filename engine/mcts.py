@@ -20,8 +20,8 @@ by two threads, serialised them.
 Tree
 ----
 A tree is a tuple of preallocated parallel arrays indexed by node id (``new_tree``). Node 0 is
-always the root: moving the root (``reroot``) copies the kept subtree into a fresh tree. -1 means
-"none". The children of a node are contiguous: ``first[i] .. first[i] + nchild[i] - 1``.
+always the root: moving the root (``reroot_in_place``) moves the kept subtree to the front of
+the same arrays (``reroot``: onto a copy). -1 means "none". The children of a node are contiguous: ``first[i] .. first[i] + nchild[i] - 1``.
 
     move    int16[cap]    move from the parent to this node: padded point or PASS
     parent  int32[cap]    parent id, -1 at the root
@@ -210,40 +210,55 @@ def grow_tree(tree, cap):
 
 @njit(cache=True)
 def reroot(tree, node):
-    """New tree of the same capacity holding the subtree of ``node``, which becomes root 0.
-
-    Nodes are copied breadth first, so children stay contiguous; visit counts and statistics
-    are kept, everything outside the subtree is dropped."""
-    out = new_tree(tree[T_MOVE].shape[0])
-    reroot_into(tree, node, out)
+    """New tree of the same capacity holding the subtree of ``node``, which becomes root 0
+    (``reroot_in_place`` on a copy)."""
+    out = grow_tree(tree, tree[T_MOVE].shape[0])
+    reroot_in_place(out, node)
     return out
 
 
 @njit(cache=True)
-def reroot_into(tree, node, out):
-    """``reroot`` into the existing tree ``out`` of the same capacity (its contents are lost):
-    a search that keeps a spare tree moves its root without allocating, which for trees of
-    a few MB costs more than the copy itself (fresh pages)."""
-    cap = tree[T_MOVE].shape[0]
-    out[T_META][:] = 0
-    _copy_node(out, 0, tree, node, -1)
-    src = np.empty(cap, dtype=np.int32)  # old id of each new node, in copy order
-    src[0] = node
-    head = 0
-    used = 1
-    while head < used:
-        old = src[head]
-        f = tree[T_FIRST][old]
-        m = tree[T_NCHILD][old]
-        if f >= 0:
-            out[T_FIRST][head] = used
-            out[T_NCHILD][head] = m
-            for k in range(m):
-                _copy_node(out, used + k, tree, f + k, head)
-                src[used + k] = f + k
-            used += m
-        head += 1
-    out[T_META][T_COUNT] = used
+def reroot_in_place(tree, node):
+    """Make the subtree of ``node`` the whole of ``tree``, with ``node`` as root 0. Its nodes
+    move to the front in id order; visit counts and statistics are kept, everything outside
+    the subtree is dropped. Two passes read the tree front to back, since a node's descendants
+    all have larger ids than it. The first numbers the subtree's nodes; the second moves each
+    one down to its number, which never passes a node not yet read. Children stay
+    contiguous and in their order. The search keeps one tree, and the front it writes to
+    (the old root's children, searched every simulation) is the part most likely in cache."""
+    move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
+    used = tmeta[T_COUNT]
+    new_id = np.empty(used - node, dtype=np.int32)  # new id of node + i; -1 outside the subtree
+    new_id[0] = 0
+    count = 1
+    for i in range(node + 1, used):
+        p = parent[i]
+        if p >= node and new_id[p - node] >= 0:
+            new_id[i - node] = count
+            count += 1
+        else:
+            new_id[i - node] = -1
+    for i in range(node, used):
+        j = new_id[i - node]
+        if j < 0:
+            continue
+        par = new_id[parent[i] - node] if i != node else -1
+        f = first[i]
+        move[j] = move[i]
+        parent[j] = par
+        first[j] = new_id[f - node] if f >= 0 else -1
+        nchild[j] = nchild[i] if f >= 0 else 0
+        prior[j] = prior[i]
+        flags[j] = flags[i]
+        n[j] = n[i]
+        nv[j] = nv[i]
+        wv[j] = wv[i]
+        nr[j] = nr[i]
+        wr[j] = wr[i]
+        ws[j] = ws[i]
+        vl[j] = vl[i]
+    tmeta[:] = 0
+    tmeta[T_COUNT] = count
 
 
 @njit(cache=True)

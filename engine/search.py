@@ -58,11 +58,6 @@ from engine.playout import MODE_HEURISTIC, MODE_PATTERN, MODES, default_pattern_
 from engine.rng import new_rng
 
 
-# A search keeps its previous tree for the next reroot up to this many nodes (14 MB): the
-# self-play trees are far smaller, and a fresh multi-MB tree per move costs page faults.
-SPARE_MAX_NODES = 1 << 18
-
-
 @dataclass(frozen=True)
 class SearchConfig:
     """Settings of one MCTS player. Values are win probabilities in [0, 1]."""
@@ -300,7 +295,6 @@ class Search:
         cfg = self.config
         self.evaluator = evaluator or RolloutEvaluator(cfg.playout_mode, cfg.threads, cfg.seed)
         self.tree = None  # tuple of arrays (engine.mcts), root = node 0
-        self._spare = None  # a tree of the same capacity that the next reroot fills (small trees)
         self.root_board = None  # the root position, side to move = root_color (rewritten in place)
         self.root_color = None  # colour to move at the root
         self.root_history = None  # game moves up to the root, for tree reuse
@@ -358,15 +352,7 @@ class Search:
             cfg = self.config
             self.tree = mcts.new_tree(min(cfg.initial_tree_nodes, cfg.max_tree_nodes))
         elif node != 0:
-            cap = self.tree[T_MOVE].shape[0]
-            spare = self._spare
-            if spare is None or spare[T_MOVE].shape[0] != cap:
-                spare = mcts.new_tree(cap)
-            mcts.reroot_into(self.tree, node, spare)
-            # the old tree becomes the next spare, unless keeping it would hold a large tree's
-            # memory twice for good (a grown GTP tree: the fresh pages cost little beside its search)
-            self._spare = self.tree if cap <= SPARE_MAX_NODES else None
-            self.tree = spare
+            mcts.reroot_in_place(self.tree, node)  # the kept subtree, root 0, in the same arrays
         if self.root_board is not None and len(self.root_board[0]) == len(state.board[0]):
             copy_into(self.root_board, state.board)  # no new arrays for the batched loops to learn
         else:

@@ -290,7 +290,7 @@ class SearchRounds:
         self.stacks = np.zeros((rows, HISTORY, (n + 2) ** 2), dtype=np.int8)  # history stacks
         self.root_stacks = np.zeros((m, HISTORY, (n + 2) ** 2), dtype=np.int8)
         # typed lists the kernels index by game; entries are replaced when a game's search
-        # gets a new tree (reroot, growth) or root board (each move)
+        # gets a new tree (a new game, growth) or root board
         self.trees = mcts.filled_list(search.tree, m)
         self.root_boards = mcts.filled_list(search.root_board, m)
         self._tree_of = [None] * m  # what each entry holds, to notice replacements

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from engine import mcts
-from engine import search as search_mod
 from engine.board import BLACK, PASS, RESIGN, WHITE
 from engine.coords import format_vertex, parse_vertex
 from engine.diagram import state_from_diagram
@@ -311,14 +310,19 @@ def test_tree_reuse_keeps_the_played_line():
 
 def slow_reroot(tree, node):
     """Reference for ``mcts.reroot``: the subtree of ``node`` as (old id, new parent) per new
-    node, breadth first, each node's children in tree order."""
-    order, head = [(node, -1)], 0
-    while head < len(order):
-        old = order[head][0]
-        f, m = int(tree[T_FIRST][old]), int(tree[mcts.T_NCHILD][old])
-        order += [(f + k, head) for k in range(m)] if f >= 0 else []
-        head += 1
-    return order
+    node, in the order of the old ids (``node`` first: its descendants came after it)."""
+    inside, used = {node}, int(tree[mcts.T_META][mcts.T_COUNT])
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        f, m = int(tree[T_FIRST][x]), int(tree[mcts.T_NCHILD][x])
+        kids = list(range(f, f + m)) if f >= 0 else []
+        inside.update(kids)
+        stack += kids
+    order = sorted(inside)
+    assert order[0] == node and order[-1] < used
+    new_id = {o: i for i, o in enumerate(order)}
+    return [(o, new_id[int(tree[mcts.T_PARENT][o])] if o != node else -1) for o in order]
 
 
 def test_reroot_copies_the_subtree_as_a_slow_reference_does():
@@ -349,11 +353,9 @@ def test_reroot_copies_the_subtree_as_a_slow_reference_does():
         assert got[T_N][0] == tree[T_N][j]
 
 
-@pytest.mark.parametrize("spare_limit", [1 << 18, 0])
-def test_moving_the_root_move_after_move_keeps_each_subtree(spare_limit, monkeypatch):
-    """Each reroot fills the tree left over from the one before (spare_limit 0: a fresh tree
-    every time, as for large trees); either way the kept subtree is the one ``reroot`` copies."""
-    monkeypatch.setattr(search_mod, "SPARE_MAX_NODES", spare_limit)
+def test_moving_the_root_move_after_move_keeps_each_subtree():
+    """Each move, prepare moves the played line's subtree to the front of the same tree: what
+    ``reroot`` gives on a copy, root 0, children contiguous and in order."""
     st = GameState(7, komi=7.0)
     s = fake_search(value=0.5)
     s.prepare(st, BLACK)
@@ -362,7 +364,9 @@ def test_moving_the_root_move_after_move_keeps_each_subtree(spare_limit, monkeyp
         j = s.ranked()[0]
         want = mcts.reroot(s.tree, j)
         st.play(st.to_move, int(s.tree[T_MOVE][j]))
+        before = s.tree
         assert s.prepare(st, st.to_move) == int(want[T_N][0])
+        assert s.tree is before  # no tree is allocated for a move
         used = int(want[mcts.T_META][mcts.T_COUNT])
         assert int(s.tree[mcts.T_META][mcts.T_COUNT]) == used
         f, m = int(want[T_FIRST][0]), int(want[mcts.T_NCHILD][0])
@@ -371,7 +375,6 @@ def test_moving_the_root_move_after_move_keeps_each_subtree(spare_limit, monkeyp
                 a, b = np.delete(a[:used], np.s_[f:f + m]), np.delete(b[:used], np.s_[f:f + m])
             assert np.array_equal(a[:used], b[:used])
         assert mcts.check_tree(s.tree) == 0
-        assert (s._spare is not None) == (spare_limit > 0)
 
 
 def test_a_full_tree_refuses_expansions_and_keeps_searching():
