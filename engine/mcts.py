@@ -226,7 +226,7 @@ def reroot_in_place(tree, node):
     one down to its number, which never passes a node not yet read. Children stay
     contiguous and in their order. The search keeps one tree, and the front it writes to
     (the old root's children, searched every simulation) is the part most likely in cache."""
-    move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
+    parent, first, nchild, tmeta = tree[T_PARENT], tree[T_FIRST], tree[T_NCHILD], tree[T_META]
     used = tmeta[T_COUNT]
     new_id = np.empty(used - node, dtype=np.int32)  # new id of node + i; -1 outside the subtree
     new_id[0] = 0
@@ -243,20 +243,11 @@ def reroot_in_place(tree, node):
         if j < 0:
             continue
         par = new_id[parent[i] - node] if i != node else -1
-        f = first[i]
-        move[j] = move[i]
-        parent[j] = par
-        first[j] = new_id[f - node] if f >= 0 else -1
-        nchild[j] = nchild[i] if f >= 0 else 0
-        prior[j] = prior[i]
-        flags[j] = flags[i]
-        n[j] = n[i]
-        nv[j] = nv[i]
-        wv[j] = wv[i]
-        nr[j] = nr[i]
-        wr[j] = wr[i]
-        ws[j] = ws[i]
-        vl[j] = vl[i]
+        f, m = first[i], nchild[i]  # read before the copy clears them (j may be i)
+        _copy_node(tree, j, tree, i, par)
+        if f >= 0:
+            first[j] = new_id[f - node]
+            nchild[j] = m
     tmeta[:] = 0
     tmeta[T_COUNT] = count
 
