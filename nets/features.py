@@ -230,18 +230,12 @@ def leaf_stacks(parent, move, leaves, count, root_board, root_stack, scratch, ou
     """out[i] = history stack of tree node leaves[i], i < count: the path's moves are read from
     the tree arrays ``parent`` / ``move`` (``engine.mcts`` T_PARENT / T_MOVE, root = node 0) and
     replayed from ``root_board`` on ``scratch``; the root's history ``root_stack`` follows."""
-    _stacks_rows(parent, move, leaves, 0, count, root_board, root_stack, scratch, out)
-
-
-@njit(cache=True, nogil=True)
-def _stacks_rows(parent, move, leaves, row0, count, root_board, root_stack, scratch, out):
-    """``leaf_stacks`` of the rows row0 .. row0 + count - 1."""
     color, nxt, head, libs, csize, empt, eidx, mark, meta = scratch
     r0, r1, r2, r3, r4, r5, r6, r7, r8 = root_board
     ww = color.shape[0]
     path = np.empty(64, dtype=np.int64)  # moves root to leaf, grown for deeper leaves
     c0 = r8[M_TOMOVE]
-    for i in range(row0, row0 + count):
+    for i in range(count):
         depth = 0
         x = leaves[i]
         while x > 0:
@@ -254,8 +248,8 @@ def _stacks_rows(parent, move, leaves, row0, count, root_board, root_stack, scra
             path[d] = move[x]
             x = parent[x]
         # the root position on the scratch board, element by element: calls that take the
-        # board tuple, and row views of the shared ``out``, cost reference counting on each
-        # array (contended between threads), more than a ply's work
+        # board tuple, and row views of ``out``, cost reference counting on each array, more
+        # than a ply's work
         _copy_arrays(color, nxt, head, libs, csize, empt, eidx, mark, meta,
                      r0, r1, r2, r3, r4, r5, r6, r7, r8)
         c = c0
