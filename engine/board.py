@@ -715,12 +715,21 @@ def hash_after(b, p, c):
 
 
 @njit(cache=True)
-def legal_moves_hashes(b, c, out, hashes):
-    """Like ``legal_moves`` but also writes the stone hash after each move (for superko)."""
+def legal_moves_screened(b, c, buckets, out, cand, hashes):
+    """``legal_moves`` (k of them into ``out``) screened for superko: a move whose stone hash
+    after it falls in an empty bucket (``buckets[hash & (len - 1)] == 0``, the positions seen
+    so far counted by bucket) repeats no position. The others, m of them, go to ``cand``
+    (indices into ``out``) with their hashes in ``hashes``, for an exact test. Returns (k, m)."""
     k = legal_moves(b, c, out)
+    mask = buckets.shape[0] - 1
+    m = 0
     for i in range(k):
-        hashes[i] = hash_after(b, out[i], c)
-    return k
+        h = hash_after(b, out[i], c)
+        if buckets[h & mask] != 0:
+            cand[m] = i
+            hashes[m] = h
+            m += 1
+    return k, m
 
 
 @njit(cache=True, inline="always")

@@ -20,6 +20,7 @@ from engine.board import BLACK, WHITE, EMPTY, PASS, M_HASH, M_KO, M_KO_COLOR, M_
 from engine.coords import format_vertex
 
 KO_RULES = ("simple", "positional", "situational")
+SEEN_BUCKETS = 1024  # superko screen: positions seen so far counted by stone hash & 1023
 
 
 class IllegalMove(ValueError):
@@ -85,7 +86,7 @@ class GameState:
         """Change the side to move (setup, SGF PL, handicap) and refresh the superko key of the
         current position, which includes the side to move under situational superko."""
         self.board[8][M_TOMOVE] = color
-        key = self._key()
+        key = self._key()  # the stone hash is unchanged: so is its screen bucket
         old = self._seen[-1]
         self._seen_set[old] -= 1
         if not self._seen_set[old]:
@@ -93,6 +94,7 @@ class GameState:
         self._seen[-1] = key
         self._seen_set[key] = self._seen_set.get(key, 0) + 1
         if not self.history:
+            self._initial = fb.copy_board(self._initial)  # copies share it until changed
             self._initial[8][M_TOMOVE] = color
 
     def initial_board(self):
@@ -106,6 +108,10 @@ class GameState:
     def _reset_seen(self):
         self._seen = [self._key()]  # superko key of every position so far, in order
         self._seen_set = {self._seen[0]: 1}  # the same keys with their multiplicity
+        # the same positions counted by bucket: a move whose bucket is empty repeats nothing,
+        # so the superko test needs the set only for the few others
+        self._buckets = np.zeros(SEEN_BUCKETS, dtype=np.int32)
+        self._buckets[self.hash & (SEEN_BUCKETS - 1)] = 1
 
     def _key(self, board=None):
         b = self.board if board is None else board
@@ -124,9 +130,10 @@ class GameState:
         g.history = list(self.history)
         g.handicap = self.handicap
         g._snapshots = list(self._snapshots)  # snapshots are never mutated, sharing is safe
-        g._initial = fb.copy_board(self._initial)
+        g._initial = self._initial  # replaced, never changed in place (set_to_move)
         g._seen = list(self._seen)
         g._seen_set = dict(self._seen_set)
+        g._buckets = self._buckets.copy()
         return g
 
     # -- moves --------------------------------------------------------------------
@@ -158,19 +165,19 @@ class GameState:
 
     def _legal_and_hashes(self, c):
         """Simple-ko legal points for c and their superko flags (True = repeats a position)."""
-        out = np.empty(len(self.board[0]), dtype=np.int32)
-        hashes = np.empty(len(self.board[0]), dtype=np.int64)
-        k = fb.legal_moves_hashes(self.board, c, out, hashes)
-        pts, hashes = out[:k], hashes[:k]
-        if self.ko_rule == "simple" or k == 0:
-            return pts, np.zeros(k, dtype=bool)
+        ww = len(self.board[0])
+        out = np.empty(ww, dtype=np.int32)
+        rep = np.zeros(ww, dtype=bool)
+        if self.ko_rule == "simple":
+            return out[:fb.legal_moves(self.board, c, out)], rep[:0]
+        cand = np.empty(ww, dtype=np.int32)  # indices into out of the moves the screen let by
+        hashes = np.empty(ww, dtype=np.int64)  # their stone hashes
+        k, m = fb.legal_moves_screened(self.board, c, self._buckets, out, cand, hashes)
         seen = self._seen_set
-        if self.ko_rule == "situational":
-            side = 3 - c
-            rep = [(h, side) in seen for h in hashes.tolist()]
-        else:
-            rep = [h in seen for h in hashes.tolist()]
-        return pts, np.array(rep, dtype=bool)
+        side = 3 - c
+        for i, h in zip(cand[:m].tolist(), hashes[:m].tolist()):
+            rep[i] = ((h, side) if self.ko_rule == "situational" else h) in seen
+        return out[:k], rep[:k]
 
     def legal_points(self, color=None):
         """All legal board points (no pass) for ``color`` under this game's ko rule."""
@@ -180,14 +187,13 @@ class GameState:
         """``legal_points`` as an int32 array of padded points, in board order."""
         c = self.to_move if color is None else color
         pts, repeats = self._legal_and_hashes(c)
-        return pts[~repeats]
+        return pts[~repeats] if repeats.any() else pts
 
     def legal_mask(self, color=None):
         """bool[N*N+1] over actions (row-major from the top-left, N*N = pass, always legal)."""
         c = self.to_move if color is None else color
         n = self.size
-        pts, repeats = self._legal_and_hashes(c)
-        pts = pts[~repeats]
+        pts = self.legal_array(c)
         w = n + 2
         mask = np.zeros(n * n + 1, dtype=bool)
         mask[(pts // w - 1) * n + (pts % w - 1)] = True
@@ -205,11 +211,13 @@ class GameState:
         key = self._key()
         self._seen.append(key)
         self._seen_set[key] = self._seen_set.get(key, 0) + 1
+        self._buckets[self.hash & (SEEN_BUCKETS - 1)] += 1
 
     def undo(self):
         """Take back the last move; returns False when there is none."""
         if not self.history:
             return False
+        self._buckets[self.hash & (SEEN_BUCKETS - 1)] -= 1
         # snapshots may be shared with copies of this state: take a private copy
         self.board = fb.copy_board(self._snapshots.pop())
         self.history.pop()

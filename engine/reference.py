@@ -3,6 +3,7 @@
 ``check_consistency(b)`` recomputes chains, liberties, stone counts, the Zobrist hash and
 the empty-point list from nothing but the colour array, and raises ``AssertionError`` on
 any difference with the incremental state. Tests call it after every move of random games.
+``check_superko_screen(state)`` recounts a ``GameState``'s superko screen from its positions.
 """
 import numpy as np
 
@@ -73,3 +74,14 @@ def check_consistency(b):
     assert len(listed) == ne and listed == actual, "empty list differs"
     for p in actual:
         assert empt[eidx[p]] == p
+
+
+def check_superko_screen(state):
+    """A GameState's superko screen (positions so far counted by stone-hash bucket) against a
+    recount of its superko keys."""
+    buckets = state._buckets
+    want = np.zeros(len(buckets), dtype=np.int64)
+    for key in state._seen:
+        h = key[0] if isinstance(key, tuple) else key
+        want[h & (len(buckets) - 1)] += 1
+    assert np.array_equal(buckets, want), "superko screen differs from its positions"

@@ -361,7 +361,8 @@ class Search:
         self.root_color = color
         self.root_history = list(state.history)
         self.root_state = state.copy()
-        self.root_state.to_move = color
+        if color != self.root_state.to_move:
+            self.root_state.to_move = color
         if self.scratch is None or len(self.scratch[0]) != len(state.board[0]):
             self.scratch = new_board(state.size)  # the kernels' working board
         self._batch_for(state)

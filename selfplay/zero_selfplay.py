@@ -92,7 +92,7 @@ from engine.mcts import T_COUNT, T_FIRST, T_META, T_MOVE
 from engine.search import LeafBatch, Search, SearchConfig, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.evaluator import PRECISIONS, StackNet
-from nets.features import HISTORY, PLANES, fill_planes, history_stack
+from nets.features import HISTORY, PLANES, fill_planes_batch, history_stack
 
 
 @dataclass(frozen=True)
@@ -431,7 +431,9 @@ class _Game:
         self.resign_free = cfg.resign_threshold <= 0 or self.no_resign  # played out whatever happens
         self.would_resign = 0  # colour that would have resigned (no-resign games), 0 = none
         self.resigned = 0  # colour that resigned, 0 = none
-        self.planes, self.policy, self.to_move, self.full = [], [], [], []
+        # per recorded move: the root's history stack (its planes are made when the game
+        # is written), search policy, side to move and whether the search was a full one
+        self.stacks, self.policy, self.to_move, self.full = [], [], [], []
         self.values = []  # per recorded move: max(root value, best move's value), mover's view
         self.target = 0  # simulations wanted in the current search
         self.sims = 0  # simulations done in the current search
@@ -446,10 +448,13 @@ def _root_policy(search, n):
     return pi
 
 
-def _canonical_planes(stack, to_move, n):
-    """uint8[17, N, N] input planes of history stack ``stack`` with ``to_move`` to play."""
-    out = np.zeros((PLANES, n, n), dtype=np.float32)
-    fill_planes(stack, to_move, n, out)
+def _canonical_planes(stacks, to_move, n):
+    """uint8[T, 17, N, N] input planes of the history stacks int8[T, 8, (N+2)^2], ``to_move[i]``
+    to play in stack i."""
+    t = len(stacks)
+    out = np.zeros((t, PLANES, n, n), dtype=np.float32)
+    if t:
+        fill_planes_batch(stacks, to_move, np.zeros(t, dtype=np.int64), t, n, out)
     return out.astype(np.uint8)
 
 
@@ -532,7 +537,7 @@ class SelfPlay:
                     return True
                 if not g.would_resign:
                     g.would_resign = color
-        g.planes.append(_canonical_planes(g.root_stack, color, n))  # the root is this position
+        g.stacks.append(g.root_stack)  # the root is this position; a new array each search
         g.policy.append(_root_policy(s, n))
         g.to_move.append(color)
         g.full.append(g.is_full)
@@ -562,7 +567,8 @@ class SelfPlay:
         base = os.path.join(self.out_dir, g.name)
         write_sgf_atomic(base + ".sgf", sgf)
         write_npz_atomic(base + ".npz", {
-            "planes": np.array(g.planes, dtype=np.uint8).reshape(-1, PLANES, n, n),
+            "planes": _canonical_planes(np.array(g.stacks, dtype=np.int8).reshape(
+                len(g.stacks), HISTORY, (n + 2) ** 2), to_move, n),
             "policy": np.array(g.policy, dtype=np.float32).reshape(-1, n * n + 1),
             "z": z,
             "to_move": to_move,

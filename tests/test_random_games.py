@@ -34,7 +34,7 @@ from engine.board import BLACK, WHITE, PASS, M_CAPB, M_CAPW
 from engine.coords import format_vertex
 from engine.diagram import to_diagram
 from engine.game import GameState, IllegalMove
-from engine.reference import check_consistency
+from engine.reference import check_consistency, check_superko_screen
 
 SEED = 20160309
 KO_RULES = ("positional", "situational", "simple")
@@ -171,6 +171,7 @@ def play_and_check(n, seed, ko_rule, stats, fill_eyes=False, move_limit=None, un
     while not g.is_over():
         c = g.to_move
         check_consistency(g.board)
+        check_superko_screen(g)
         assert position(g) == oracle.cells, where()
         assert hash_of.setdefault(oracle.cells, g.hash) == g.hash, where()
 
@@ -227,6 +228,7 @@ def play_and_check(n, seed, ko_rule, stats, fill_eyes=False, move_limit=None, un
         assert g.undo()
         if len(trail) % undo_check_every == 0:
             check_consistency(g.board)
+            check_superko_screen(g)
         assert (position(g), g.hash) == trail.pop(), where()
     assert not g.undo()
     assert g.hash == 0 and position(g) == bytes(n * n) and g.to_move == BLACK

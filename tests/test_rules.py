@@ -17,7 +17,7 @@ from engine.board import libs_after
 from engine.coords import BadVertex, parse_vertex
 from engine.diagram import state_from_diagram
 from engine.game import GameState, IllegalMove, handicap_points, result_string
-from engine.reference import check_consistency
+from engine.reference import check_consistency, check_superko_screen
 from ko_positions import SEND_TWO, TRIPLE_KO
 
 B, W = BLACK, WHITE
@@ -320,6 +320,21 @@ def test_side_to_move_set_up_counts_for_situational_superko(ko_rule):
     g = state_from_diagram(SEND_TWO, to_move=W, ko_rule=ko_rule)
     play(g, (W, "pass"), (B, "A5"), (W, "C5"))
     assert g.check_move(B, pt(g, "B5")) == "superko"
+
+
+def test_a_copy_keeps_its_own_superko_memory():
+    g = state_from_diagram(TRIPLE_KO, ko_rule="positional")
+    h = g.copy()
+    play(h, *TRIPLE_KO_CYCLE)
+    assert h.check_move(W, pt(h, "B5")) == "superko"
+    k = h.copy()
+    for _ in range(3):
+        k.undo()
+    play(g, (B, "E5"))
+    for s in (g, h, k):
+        check_superko_screen(s)
+    assert pt(h, "B5") not in h.legal_points(W)
+    assert h.check_move(W, pt(h, "B5")) == "superko"
 
 
 def test_superko_rejection_leaves_state_unchanged():
