@@ -9,6 +9,11 @@ and Tromp-Taylor area scoring.
 Undo keeps a snapshot of the fast board per move: a few KB on 19x19, and it makes undo
 exact, captures and ko included.
 
+Superko compares the stone hash after each legal move with every position so far. The
+positions are also counted in 1024 buckets by hash, and only the moves landing in a
+non-empty bucket are looked up in the set (most moves are in an empty one); the count per
+bucket, not a flag, is what lets undo take a position out again.
+
 Everything here is Python: it runs once per real move, never inside the search.
 """
 from dataclasses import dataclass
@@ -163,7 +168,7 @@ class GameState:
     def is_legal(self, color, p):
         return self.check_move(color, p) is None
 
-    def _legal_and_hashes(self, c):
+    def _legal_and_repeats(self, c):
         """Simple-ko legal points for c and their superko flags (True = repeats a position)."""
         ww = len(self.board[0])
         out = np.empty(ww, dtype=np.int32)
@@ -186,7 +191,7 @@ class GameState:
     def legal_array(self, color=None):
         """``legal_points`` as an int32 array of padded points, in board order."""
         c = self.to_move if color is None else color
-        pts, repeats = self._legal_and_hashes(c)
+        pts, repeats = self._legal_and_repeats(c)
         return pts[~repeats] if repeats.any() else pts
 
     def legal_mask(self, color=None):
