@@ -307,6 +307,17 @@ def test_int8_graph_of_every_block_kind_follows_the_float32_graph(kind):
     assert (q_logits - logits).abs().max() < 0.05 and (q_value - value).abs().max() < 0.05
 
 
+def test_int8_graph_keeps_the_global_pooling_bias_in_float32():
+    # the bias broadcast over the board as a quantized add was half of the forward pass
+    from nets.quantize import int8_graph
+    torch.manual_seed(2)
+    cfg = NetConfig(board_size=7, blocks=3, channels=8, value_hidden=16, global_pooling=True)
+    text = str(int8_graph(build_net(cfg).eval(), 7, cache=False).graph)
+    assert "quantized::add(" not in text  # the residual adds are fused add_relu
+    assert text.count("aten::add_(") == 1  # one pooling block in three, in place
+    assert text.count("aten::linear(") == 1  # its fully connected layer in float32 too
+
+
 def test_int8_graph_is_cached_by_weights_and_rebuilt_when_damaged(tmp_path, monkeypatch, caplog):
     from nets import quantize
     from nets.quantize import calibration_planes, int8_graph
