@@ -21,7 +21,8 @@ Tree
 ----
 A tree is a tuple of preallocated parallel arrays indexed by node id (``new_tree``). Node 0 is
 always the root: moving the root (``reroot_in_place``) moves the kept subtree to the front of
-the same arrays (``reroot``: onto a copy). -1 means "none". The children of a node are contiguous: ``first[i] .. first[i] + nchild[i] - 1``.
+the same arrays (``reroot``: onto a copy). -1 means "none". The children of a node are
+contiguous: ``first[i] .. first[i] + nchild[i] - 1``.
 
     move    int16[cap]    move from the parent to this node: padded point or PASS
     parent  int32[cap]    parent id, -1 at the root

@@ -256,10 +256,9 @@ class SearchRounds:
     3. each tree expands and backs up its rows, and ``g.sims`` grows by its leaves.
 
     Steps 1 and 3 are one jitted call per thread over a range of games
-    (``engine.mcts.select_many`` / ``backup_many``), so the
-    Python-to-Numba crossing is paid per round, not per game, and with ``threads`` > 1 the
-    games are split between that many threads (the kernels release the GIL) while the
-    network's own threads wait. The trees of the round's searches must share their selection
+    (``engine.mcts.select_many`` / ``backup_many``), so the Python-to-Numba crossing is paid
+    per round, not per game, and with ``threads`` > 1 the games are split between that many
+    threads (the kernels release the GIL) while the network's own threads wait. The trees of the round's searches must share their selection
     settings (``_selection_key``). The results do not depend on ``threads``: each game's tree
     work is its own, and the symmetry draws happen in one thread in row order."""
 

@@ -295,3 +295,33 @@ def test_sgd_step_sets_the_rate_and_refuses_a_diverged_loss_before_touching_the_
     with pytest.raises(FloatingPointError, match="at step 7"):
         sgd_step(opt, (w * float("nan")).sum(), 0.25, step=7)
     assert torch.allclose(w.detach(), torch.full((3,), 0.5))
+
+
+def test_heldout_losses_weigh_each_position_once_whatever_the_chunks(tmp_path):
+    # bench/heldout_losses.py (bench/ is not a package): the chunked sums must equal one batch
+    # over every position, the policy over the full-search positions only
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "heldout_losses", os.path.join(os.path.dirname(os.path.dirname(__file__)), "bench",
+                                       "heldout_losses.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(4)
+    folder = tmp_path / "held"
+    folder.mkdir()
+    for g in range(3):
+        game = fake_game(rng, t=7 + g, target=rng.integers(0, N * N, size=9))
+        game["full_search"] = np.arange(len(game["z"])) % 3 != 1  # some are cheap searches
+        write_game(folder / f"game-{g}.npz", **game)
+    replay = ReplayWindow(str(folder), 100, N)
+    replay.refresh()
+    net = tiny_net(ownership=True).eval()
+    got = module.heldout_losses(net, replay, chunk=4)
+    b = replay.sample(replay.positions, None, rows=np.arange(replay.positions),
+                      symmetries=np.zeros(replay.positions, np.int64))
+    with torch.no_grad():
+        _, want = compute_losses(net, *(torch.from_numpy(a) for a in
+                                        (b.planes, b.policy, b.z, b.policy_mask, b.ownership)))
+    assert got["positions"] == 24 and got["policy_positions"] == int(b.policy_mask.sum()) < 24
+    for key in ("value_loss", "policy_loss", "policy_acc", "ownership_loss"):
+        assert got[key] == pytest.approx(want[key], rel=1e-5), key
