@@ -12,10 +12,12 @@ all of them: ``select_many`` / ``backup_many`` take typed lists of trees and roo
 give each search its own rows of one shared batch (``batch_rows`` lists the rows a network
 answers), and disjoint ranges of searches may run in parallel threads.
 
-The kernels take the arrays out of the tree and board tuples once per call and never build
-row views in their per-leaf loops: each tuple passed to a call, and each view, costs atomic
-reference counting on its arrays, which cost more than the work itself and, on a batch shared
-by two threads, serialised them.
+The kernels take the arrays out of the tree and board tuples once per call and run their
+per-leaf loops in cores compiled without the runtime's reference counting (``_select_core``,
+``_backup_core``: ``_nrt=False``): in a function with it, each tuple or array handed to a
+helper, even an inlined one, and each row view costs an atomic increment and decrement, which
+took 40% of the selection and a third of the backup, and on a batch shared by two threads
+serialised them.
 
 Tree
 ----
@@ -227,9 +229,20 @@ def reroot_in_place(tree, node):
     one down to its number, which never passes a node not yet read. Children stay
     contiguous and in their order. The search keeps one tree, and the front it writes to
     (the old root's children, searched every simulation) is the part most likely in cache."""
-    parent, first, nchild, tmeta = tree[T_PARENT], tree[T_FIRST], tree[T_NCHILD], tree[T_META]
+    move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
     used = tmeta[T_COUNT]
     new_id = np.empty(used - node, dtype=np.int32)  # new id of node + i; -1 outside the subtree
+    _reroot_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta,
+                 node, new_id)
+
+
+@njit(cache=True, _nrt=False)
+def _reroot_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta,
+                 node, new_id):
+    """The two passes of ``reroot_in_place`` on the tree's arrays, without reference
+    counting (a node copy through the tuple cost one per array and node; see
+    ``_select_core``)."""
+    used = tmeta[T_COUNT]
     new_id[0] = 0
     count = 1
     for i in range(node + 1, used):
@@ -245,11 +258,25 @@ def reroot_in_place(tree, node):
             continue
         par = new_id[parent[i] - node] if i != node else -1
         f, m = first[i], nchild[i]  # read before the copy clears them (j may be i)
-        _copy_node(tree, j, tree, i, par)
+        move[j] = move[i]
+        parent[j] = par
+        prior[j] = prior[i]
+        flags[j] = flags[i]
+        n[j] = n[i]
+        nv[j] = nv[i]
+        wv[j] = wv[i]
+        nr[j] = nr[i]
+        wr[j] = wr[i]
+        ws[j] = ws[i]
+        vl[j] = vl[i]
         if f >= 0:
             first[j] = new_id[f - node]
             nchild[j] = m
-    tmeta[:] = 0
+        else:
+            first[j] = -1
+            nchild[j] = 0
+    for i in range(tmeta.shape[0]):
+        tmeta[i] = 0
     tmeta[T_COUNT] = count
 
 
@@ -486,18 +513,24 @@ def _pick(first, nchild, prior, flags, n, nv, wv, nr, wr, vl, node, c_puct, fpu_
         fpu = (flip(qn) if qn >= 0.0 else 0.5) - fpu_reduction
     best = -1
     best_s = -1e300
+    root = node == 0  # only root children can be disabled
     for j in range(f, f + m):
         u = _u(j)
-        if flags[u] & F_DISABLED:
+        if root and flags[u] & F_DISABLED:
             continue
         nj = n[u]
-        q = _q(nv, wv, nr, wr, j, lam) if nj > 0 else fpu
         vj = vl[u]
-        neff = nj + vl_weight * vj
-        if vj > 0:
-            # in-flight simulations count as lost visits
-            q = q * nj / neff
-        s = q + cs * prior[u] / (1.0 + neff)
+        if nj == 0 and vj == 0:
+            # most children: never visited, none in flight; the general formula below gives
+            # exactly this (q = fpu, divided by 1.0) at the cost of a division
+            s = fpu + cs * prior[u]
+        else:
+            q = _q(nv, wv, nr, wr, j, lam) if nj > 0 else fpu
+            neff = nj + vl_weight * vj
+            if vj > 0:
+                # in-flight simulations count as lost visits
+                q = q * nj / neff
+            s = q + cs * prior[u] / (1.0 + neff)
         if s > best_s:
             best_s = s
             best = j
@@ -548,17 +581,34 @@ def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0
     """``select_leaves`` writing its leaves to rows row0, row0 + 1, ... of the batch arrays;
     with ``whole`` False a row's board gets only what expansion and exact scoring read, and
     with ``depth_h`` > 0 stacks[row] gets the leaf's colour history (see ``select_many``)."""
-    # every array taken out of its tuple once: a call or a row view per ply or per leaf costs
-    # reference counting on the arrays (atomic, and contended between threads that share the
-    # batch), more than the ply's own work
     move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
     color, nxt, head, libs, csize, empt, eidx, mark, meta = scratch
     r0, r1, r2, r3, r4, r5, r6, r7, r8 = root_board
     b0, b1, b2, b3, b4, b5, b6, b7, b8 = boards
+    ring = np.empty((max(depth_h, 1), color.shape[0]), dtype=np.int8)
+    return _select_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, vl, tmeta,
+                        color, nxt, head, libs, csize, empt, eidx, mark, meta,
+                        r0, r1, r2, r3, r4, r5, r6, r7, r8, b0, b1, b2, b3, b4, b5, b6, b7, b8,
+                        leaf, expand, terminal, row0, k, c_puct, fpu_reduction, fpu_value, lam,
+                        vl_weight, expand_threshold, allow_dup, max_collisions, whole, stacks,
+                        root_stack, depth_h, ring)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _select_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, vl, tmeta,
+                 color, nxt, head, libs, csize, empt, eidx, mark, meta,
+                 r0, r1, r2, r3, r4, r5, r6, r7, r8, b0, b1, b2, b3, b4, b5, b6, b7, b8,
+                 leaf, expand, terminal, row0, k, c_puct, fpu_reduction, fpu_value, lam,
+                 vl_weight, expand_threshold, allow_dup, max_collisions, whole, stacks,
+                 root_stack, h, ring):
+    """The loop of ``_select_rows`` on the arrays of the tree (``move`` .. ``tmeta``), the
+    scratch board (``color`` .. ``meta``), the root board (r0 .. r8) and the batch's boards
+    (b0 .. b8); ``ring`` (int8[max(h, 1), (N+2)^2]) holds the colours after ply d at
+    ring[d % h]. Without the runtime's reference counting (``_nrt=False``): with it, every
+    array handed to an inlined helper (``_pick``, ``_copy_arrays``) cost an atomic increment
+    and decrement per ply, which took 40% of the selection's time."""
     ww = color.shape[0]
     nm = meta.shape[0]
-    h = depth_h
-    ring = np.empty((max(h, 1), ww), dtype=np.int8)  # colours after ply d at ring[d % h]
     count = 0
     collisions = 0
     while count < k:
@@ -589,7 +639,10 @@ def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0
         is_term = (flags[node] & F_TERMINAL) != 0
         in_flight = vl[node] > 1
         if in_flight and not is_term and not allow_dup:
-            _release_path(tree, node)  # inlined; collisions are rare
+            x = node  # the path's in-flight marks off again (_release_path)
+            while x >= 0:
+                vl[_u(x)] -= 1
+                x = parent[_u(x)]
             collisions += 1
             tmeta[T_COLLISIONS] += 1
             if collisions >= max_collisions:
@@ -637,44 +690,58 @@ def release_batch(tree, leaf, count):
 
 
 @njit(cache=True, inline="always")
-def _expand(tree, node, color, head, libs, empt, meta, pri):
-    """Give ``node`` one child per legal point of the position (the board arrays ``color``,
-    ``head``, ``libs``, ``empt``, ``meta``) under simple ko, plus pass, with priors from ``pri``
-    (float32[N*N+1] by action) renormalised over those moves; uniform when they sum to zero.
-    Returns False, changing nothing, when the tree has no room."""
-    tmeta = tree[T_META]
-    cap = tree[T_MOVE].shape[0]
-    nn = meta[M_N]
-    w = meta[M_W]
-    c = meta[M_TOMOVE]
-    ne = meta[M_NEMPTY]
+def _expand(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta, node,
+            color, head, libs, empt, meta, pri, row):
+    """Give ``node`` one child per legal point of the position in row ``row`` of the batch's
+    board arrays (``color``, ``head``, ``libs``, ``empt``, ``meta``) under simple ko, plus
+    pass, with priors from pri[row] (float32[N*N+1] by action) renormalised over those moves;
+    uniform when they sum to zero. Returns False, changing nothing, when the tree has no room.
+    It takes the tree's arrays and whole batch arrays, no tuple or row view: see
+    ``_backup_core``."""
+    cap = move.shape[0]
+    nn = meta[row, M_N]
+    w = meta[row, M_W]
+    c = meta[row, M_TOMOVE]
+    ne = meta[row, M_NEMPTY]
     start = tmeta[T_COUNT]
     if start + ne + 1 > cap:
         tmeta[T_REFUSED] += 1
         return False
-    ko = meta[M_KO]
-    ko_color = meta[M_KO_COLOR]
+    ko = meta[row, M_KO]
+    ko_color = meta[row, M_KO_COLOR]
     j = start
     total = 0.0
     for i in range(ne):
-        p = empt[i]
+        p = empt[row, i]
         # is_legal on an empty point, inlined: a call per point that passes the board tuple
         # costs more than the test itself
-        if not (p == ko and c == ko_color) and _chains_allow(color, head, libs, w, p, c):
-            a = (p // w - 1) * nn + (p % w - 1)
-            pr = pri[a]
-            _init_node(tree, j, node, p, pr)
+        if not (p == ko and c == ko_color) and _chains_allow(color[row], head[row], libs[row],
+                                                             w, p, c):
+            pr = pri[row, (p // w - 1) * nn + (p % w - 1)]
+            move[j] = p
+            prior[j] = pr
             total += pr
             j += 1
-    _init_node(tree, j, node, PASS, pri[nn * nn])
-    total += pri[nn * nn]
+    move[j] = PASS
+    prior[j] = pri[row, nn * nn]
+    total += pri[row, nn * nn]
     j += 1
     m = j - start
-    prior = tree[T_PRIOR]
     for i in range(start, j):
+        parent[i] = node
+        first[i] = -1
+        nchild[i] = 0
         prior[i] = prior[i] / total if total > 0.0 else 1.0 / m
-    tree[T_FIRST][node] = start
-    tree[T_NCHILD][node] = m
+        flags[i] = 0
+        n[i] = 0
+        nv[i] = 0
+        wv[i] = 0.0
+        nr[i] = 0
+        wr[i] = 0.0
+        ws[i] = 0.0
+        vl[i] = 0
+    first[node] = start
+    nchild[node] = m
     tmeta[T_COUNT] = j
     return True
 
@@ -696,24 +763,41 @@ def expand_and_backup(tree, boards, leaf, expand, terminal, count, priors, value
 @njit(cache=True, nogil=True)
 def _backup_rows(tree, boards, leaf, expand, terminal, row0, count, priors, value, rollout, score,
                  use_value, use_rollout, komi):
-    """``expand_and_backup`` of the batch rows row0 .. row0 + count - 1."""
-    # arrays out of their tuples once, and row views only where a leaf needs them (see
-    # _select_rows: reference counting on shared arrays)
+    """``expand_and_backup`` of the batch rows row0 .. row0 + count - 1: the terminal rows
+    are scored here (it allocates), the rest is ``_backup_core``."""
     move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
     b0, b1, b2, b3, b4, b5, b6, b7, b8 = boards
+    exact = np.zeros(max(count, 1))  # Tromp-Taylor score of each terminal row
+    for i in range(row0, row0 + count):
+        if terminal[i] != 0:
+            exact[i - row0] = area_score(batch_board(boards, i), komi)
+    _backup_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta,
+                 b0, b2, b3, b5, b8, leaf, expand, terminal, row0, count, priors, value, rollout,
+                 score, use_value, use_rollout, exact)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _backup_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta,
+                 color, head, libs, empt, meta, leaf, expand, terminal, row0, count, priors,
+                 value, rollout, score, use_value, use_rollout, exact):
+    """The loop of ``_backup_rows`` on the tree's arrays and the batch's (``exact``: the
+    scores of the terminal rows), without the runtime's reference counting (``_nrt=False``,
+    as ``_select_core``: a tuple or row view per leaf or per child cost atomic reference
+    counts that took a third of the backup's time)."""
     for i in range(row0, row0 + count):
         node = leaf[i]
-        to_move = b8[i, M_TOMOVE]
+        to_move = meta[i, M_TOMOVE]
         term = terminal[i] != 0
         add_v = use_value or term
         add_r = use_rollout or term
         if term:
-            s = area_score(batch_board(boards, i), komi)
+            s = exact[i - row0]
             v = value_for(to_move, s)
             r = v
         else:
             if expand[i] and first[node] < 0:
-                _expand(tree, node, b0[i], b2[i], b3[i], b5[i], b8[i], priors[i])
+                _expand(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl,
+                        tmeta, node, color, head, libs, empt, meta, priors, i)
             v = value[i]
             r = rollout[i]
             s = score[i]

@@ -576,7 +576,9 @@ def test_the_root_filter_gives_the_numbers_numpy_gives(n):
         prior = rng.dirichlet([0.3] * (n * n + 1)).astype(np.float32)
         if trial == 0:
             prior[:] = 0.0  # nothing to renormalize: priors stay 0
-        mcts._expand(tree, 0, board[0], board[2], board[3], board[5], board[8], prior)
+        # the kernel takes the tree's arrays and batch rows: this board is row 0 of a batch
+        rows = [a[None] for a in (board[0], board[2], board[3], board[5], board[8], prior)]
+        mcts._expand(*tree, 0, *rows, 0)
         tree[T_PRIOR][:] = rng.random(2000).astype(np.float32) ** 3  # all kinds of sums
         tree[T_FLAGS][:] = rng.integers(0, 4, 2000).astype(np.uint8)
         legal = rng.random(len(board[0]) + 1) < rng.choice([0.0, 0.5, 0.95, 1.0])
