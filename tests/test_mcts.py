@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from engine import mcts
+from engine import search as search_mod
 from engine.board import BLACK, PASS, RESIGN, WHITE
 from engine.coords import format_vertex, parse_vertex
 from engine.diagram import state_from_diagram
@@ -182,6 +183,18 @@ def superko_state():
     st.play(WHITE, PASS)
     st.play(BLACK, PASS)
     return st
+
+
+@pytest.mark.parametrize("alpha", [0.03, 0.134, 0.3, 1.0])
+def test_root_noise_draws_the_numbers_numpy_dirichlet_draws(alpha):
+    """The root noise's own Dirichlet draw gives numpy's numbers to the bit and leaves the
+    generator where numpy's leaves it, so seeded self-play replays the same games."""
+    for k in (1, 2, 30, 82, 362):
+        ours, theirs = np.random.default_rng(k), np.random.default_rng(k)
+        got = search_mod._dirichlet(ours, alpha, k)
+        assert np.array_equal(got, theirs.dirichlet([alpha] * k))
+        assert got.sum() == pytest.approx(1.0)
+        assert ours.random() == theirs.random()
 
 
 def test_root_children_follow_superko_and_noise_only_on_legal_moves():
