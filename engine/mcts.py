@@ -571,21 +571,21 @@ def select_leaves(tree, root_board, scratch, boards, leaf, expand, terminal, k, 
     no_stacks = np.empty((1, 1, 1), dtype=np.int8)  # no history stacks are written
     return _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, 0, k, c_puct,
                         fpu_reduction, fpu_value, lam, vl_weight, expand_threshold, allow_dup,
-                        max_collisions, True, no_stacks, no_stacks[0], 0)
+                        max_collisions, True, no_stacks, no_stacks[0], 0, no_stacks[0])
 
 
 @njit(cache=True, nogil=True)
 def _select_rows(tree, root_board, scratch, boards, leaf, expand, terminal, row0, k, c_puct,
                  fpu_reduction, fpu_value, lam, vl_weight, expand_threshold, allow_dup,
-                 max_collisions, whole, stacks, root_stack, depth_h):
+                 max_collisions, whole, stacks, root_stack, depth_h, ring):
     """``select_leaves`` writing its leaves to rows row0, row0 + 1, ... of the batch arrays;
     with ``whole`` False a row's board gets only what expansion and exact scoring read, and
-    with ``depth_h`` > 0 stacks[row] gets the leaf's colour history (see ``select_many``)."""
+    with ``depth_h`` > 0 stacks[row] gets the leaf's colour history (see ``select_many``),
+    through ``ring`` (``_select_core``; unused when ``depth_h`` is 0)."""
     move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
     color, nxt, head, libs, csize, empt, eidx, mark, meta = scratch
     r0, r1, r2, r3, r4, r5, r6, r7, r8 = root_board
     b0, b1, b2, b3, b4, b5, b6, b7, b8 = boards
-    ring = np.empty((max(depth_h, 1), color.shape[0]), dtype=np.int8)
     return _select_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, vl, tmeta,
                         color, nxt, head, libs, csize, empt, eidx, mark, meta,
                         r0, r1, r2, r3, r4, r5, r6, r7, r8, b0, b1, b2, b3, b4, b5, b6, b7, b8,
@@ -757,20 +757,20 @@ def expand_and_backup(tree, boards, leaf, expand, terminal, count, priors, value
     ``use_value`` / ``use_rollout`` are read. A terminal leaf is scored exactly with
     Tromp-Taylor and komi, and that result counts as both kinds."""
     _backup_rows(tree, boards, leaf, expand, terminal, 0, count, priors, value, rollout, score,
-                 use_value, use_rollout, komi)
+                 use_value, use_rollout, komi, np.empty(max(count, 1)))
 
 
 @njit(cache=True, nogil=True)
 def _backup_rows(tree, boards, leaf, expand, terminal, row0, count, priors, value, rollout, score,
-                 use_value, use_rollout, komi):
+                 use_value, use_rollout, komi, exact):
     """``expand_and_backup`` of the batch rows row0 .. row0 + count - 1: the terminal rows
-    are scored here (it allocates), the rest is ``_backup_core``."""
+    are scored here into exact[row] (float64[rows]; scoring allocates), the rest is
+    ``_backup_core``."""
     move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
     b0, b1, b2, b3, b4, b5, b6, b7, b8 = boards
-    exact = np.zeros(max(count, 1))  # Tromp-Taylor score of each terminal row
     for i in range(row0, row0 + count):
         if terminal[i] != 0:
-            exact[i - row0] = area_score(batch_board(boards, i), komi)
+            exact[i] = area_score(batch_board(boards, i), komi)
     _backup_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta,
                  b0, b2, b3, b5, b8, leaf, expand, terminal, row0, count, priors, value, rollout,
                  score, use_value, use_rollout, exact)
@@ -780,8 +780,8 @@ def _backup_rows(tree, boards, leaf, expand, terminal, row0, count, priors, valu
 def _backup_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta,
                  color, head, libs, empt, meta, leaf, expand, terminal, row0, count, priors,
                  value, rollout, score, use_value, use_rollout, exact):
-    """The loop of ``_backup_rows`` on the tree's arrays and the batch's (``exact``: the
-    scores of the terminal rows), without the runtime's reference counting (``_nrt=False``,
+    """The loop of ``_backup_rows`` on the tree's arrays and the batch's (exact[row]: the
+    score of a terminal row), without the runtime's reference counting (``_nrt=False``,
     as ``_select_core``: a tuple or row view per leaf or per child cost atomic reference
     counts that took a third of the backup's time)."""
     for i in range(row0, row0 + count):
@@ -791,7 +791,7 @@ def _backup_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, w
         add_v = use_value or term
         add_r = use_rollout or term
         if term:
-            s = exact[i - row0]
+            s = exact[i]
             v = value_for(to_move, s)
             r = v
         else:
@@ -860,11 +860,12 @@ def select_many(trees, root_boards, root_stacks, scratch, boards, stacks, leaf, 
     evaluator that plays on from the leaf (rollouts) would need. Writing them cost a fifth of
     the selection."""
     h = stacks.shape[1]
+    ring = np.empty((max(h, 1), stacks.shape[2]), dtype=np.int8)  # one for all the games
     for g in range(lo, hi):
         counts[g] = _select_rows(trees[g], root_boards[g], scratch, boards, leaf, expand,
                                  terminal, row0[g], k[g], c_puct, fpu_reduction, fpu_value, lam,
                                  vl_weight, expand_threshold, allow_dup, max_collisions,
-                                 False, stacks, root_stacks[g], h)[0]
+                                 False, stacks, root_stacks[g], h, ring)[0]
 
 
 @njit(cache=True, nogil=True)
@@ -873,9 +874,10 @@ def backup_many(trees, boards, leaf, expand, terminal, row0, counts, lo, hi, pri
     """``expand_and_backup`` for searches lo .. hi-1 of a group sharing one batch: search g's
     leaves are the rows row0[g] .. row0[g] + counts[g] - 1 (as ``select_many`` left them).
     Disjoint ranges may run in parallel threads."""
+    exact = np.empty(leaf.shape[0])  # one for all the games
     for g in range(lo, hi):
         _backup_rows(trees[g], boards, leaf, expand, terminal, row0[g], counts[g], priors, value,
-                     rollout, score, use_value, use_rollout, komi)
+                     rollout, score, use_value, use_rollout, komi, exact)
 
 
 @njit(cache=True, nogil=True)
