@@ -696,8 +696,8 @@ def _expand(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl
     board arrays (``color``, ``head``, ``libs``, ``empt``, ``meta``) under simple ko, plus
     pass, with priors from pri[row] (float32[N*N+1] by action) renormalised over those moves;
     uniform when they sum to zero. Returns False, changing nothing, when the tree has no room.
-    It takes the tree's arrays and whole batch arrays, no tuple or row view: see
-    ``_backup_core``."""
+    It takes the tree's arrays and whole batch arrays, no tuple, and runs inside
+    ``_backup_core``, where its row views cost no reference counting."""
     cap = move.shape[0]
     nn = meta[row, M_N]
     w = meta[row, M_W]
