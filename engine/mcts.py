@@ -180,33 +180,25 @@ def _init_node(tree, i, par, mv, pr):
     tree[T_VL][i] = 0
 
 
-@njit(cache=True, inline="always")
-def _copy_node(dst, j, src, i, par):
-    """Copy node i of ``src`` to node j of ``dst`` with parent ``par``, as a leaf."""
-    dst[T_MOVE][j] = src[T_MOVE][i]
-    dst[T_PARENT][j] = par
-    dst[T_FIRST][j] = -1
-    dst[T_NCHILD][j] = 0
-    dst[T_PRIOR][j] = src[T_PRIOR][i]
-    dst[T_FLAGS][j] = src[T_FLAGS][i]
-    dst[T_N][j] = src[T_N][i]
-    dst[T_NV][j] = src[T_NV][i]
-    dst[T_WV][j] = src[T_WV][i]
-    dst[T_NR][j] = src[T_NR][i]
-    dst[T_WR][j] = src[T_WR][i]
-    dst[T_WS][j] = src[T_WS][i]
-    dst[T_VL][j] = src[T_VL][i]
-
-
 @njit(cache=True)
 def grow_tree(tree, cap):
     """Copy of ``tree`` with room for ``cap`` nodes (ids unchanged)."""
     out = new_tree(cap)
     used = tree[T_META][T_COUNT]
-    for i in range(used):
-        _copy_node(out, i, tree, i, tree[T_PARENT][i])
-        out[T_FIRST][i] = tree[T_FIRST][i]
-        out[T_NCHILD][i] = tree[T_NCHILD][i]
+    # ids are kept, so every array's first ``used`` entries copy over as they are
+    out[T_MOVE][:used] = tree[T_MOVE][:used]
+    out[T_PARENT][:used] = tree[T_PARENT][:used]
+    out[T_FIRST][:used] = tree[T_FIRST][:used]
+    out[T_NCHILD][:used] = tree[T_NCHILD][:used]
+    out[T_PRIOR][:used] = tree[T_PRIOR][:used]
+    out[T_FLAGS][:used] = tree[T_FLAGS][:used]
+    out[T_N][:used] = tree[T_N][:used]
+    out[T_NV][:used] = tree[T_NV][:used]
+    out[T_WV][:used] = tree[T_WV][:used]
+    out[T_NR][:used] = tree[T_NR][:used]
+    out[T_WR][:used] = tree[T_WR][:used]
+    out[T_WS][:used] = tree[T_WS][:used]
+    out[T_VL][:used] = tree[T_VL][:used]
     out[T_META][:] = tree[T_META]
     return out
 
