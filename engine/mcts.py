@@ -96,7 +96,10 @@ never the tree's shape or in-flight marks, so they may run between any two kerne
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import njit
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 from numba.typed import List
 
 from engine.board import (BLACK, PASS, M_KO, M_KO_COLOR, M_N, M_NEMPTY, M_PASSES, M_TOMOVE,
@@ -133,6 +136,95 @@ F_VALUE_ASKED = 8  # the node's position was sent to the value network (asynchro
 
 _PER_NODE_DTYPES = (np.int16, np.int32, np.int32, np.int16, np.float32, np.uint8, np.int32,
                     np.int32, np.float64, np.int32, np.float64, np.float64, np.int16)
+
+
+def _prefetch_intrinsic(write):
+    """An intrinsic ``f(arr, i)`` that hints the CPU to bring the cache line of arr[i] in
+    (``llvm.prefetch``: for reading, or with ``write`` for writing; keep in all levels). It
+    loads nothing, cannot fault and changes no result; the search kernels use it to start
+    the cache misses of what they read next while they still compute."""
+
+    @intrinsic
+    def prefetch(typingctx, arr, i):
+        if not isinstance(arr, types.Array) or not isinstance(i, types.Integer):
+            return None
+
+        def codegen(context, builder, sig, args):
+            aryty = sig.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]])
+            i8p = builder.bitcast(ptr, ir.IntType(8).as_pointer())
+            i32 = ir.IntType(32)
+            fnty = ir.FunctionType(ir.VoidType(), [i8p.type, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+            builder.call(fn, [i8p, ir.Constant(i32, int(write)), ir.Constant(i32, 3),
+                              ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return types.void(arr, i), codegen
+
+    return prefetch
+
+
+_prefetch = _prefetch_intrinsic(False)
+_prefetch_w = _prefetch_intrinsic(True)
+
+
+@njit(cache=True, inline="always")
+def _prefetch_range(a, lo, hi):
+    """``_prefetch`` every cache line of a[lo:hi] (a 1-D array)."""
+    if hi > lo:
+        step = max(1, 64 // a.itemsize)
+        for q in range(lo, hi, step):
+            _prefetch(a, q)
+        _prefetch(a, hi - 1)
+
+
+@njit(cache=True, inline="always")
+def _prefetch_w_range(a, lo, hi):
+    """``_prefetch_w`` every cache line of a[lo:hi] (a 1-D array)."""
+    if hi > lo:
+        step = max(1, 64 // a.itemsize)
+        for q in range(lo, hi, step):
+            _prefetch_w(a, q)
+        _prefetch_w(a, hi - 1)
+
+
+@njit(cache=True)
+def _prefetch_game(tree, root_board, root_stack):
+    """Ask for what the first leaf of a search reads first, its root board, root history and
+    the root's children, while the search before it in ``select_many`` still runs: after a
+    forward pass these come from L3, and one search's selection is long enough to hide that."""
+    ww = root_board[0].shape[0]
+    _prefetch_range(root_board[0], 0, ww)
+    _prefetch_range(root_board[1], 0, ww)
+    _prefetch_range(root_board[2], 0, ww)
+    _prefetch_range(root_board[3], 0, ww)
+    _prefetch_range(root_board[4], 0, ww)
+    _prefetch_range(root_board[5], 0, ww)
+    _prefetch_range(root_board[6], 0, ww)
+    _prefetch_range(root_board[7], 0, ww)
+    for t in range(root_stack.shape[0]):
+        _prefetch_range(root_stack[t], 0, root_stack.shape[1])
+    move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
+    f = first[0]
+    if f >= 0:
+        hi = f + nchild[0]
+        _prefetch_children(move, first, nchild, prior, n, nv, wv, vl, f, hi)
+        _prefetch_range(flags, f, hi)
+
+
+@njit(cache=True, inline="always")
+def _prefetch_children(move, first, nchild, prior, n, nv, wv, vl, lo, hi):
+    """``_prefetch`` what selection reads of the children lo .. hi-1 of a node."""
+    _prefetch_range(n, lo, hi)
+    _prefetch_range(prior, lo, hi)
+    _prefetch_range(vl, lo, hi)
+    _prefetch_range(nv, lo, hi)
+    _prefetch_range(wv, lo, hi)
+    _prefetch_range(first, lo, hi)
+    _prefetch_range(nchild, lo, hi)
+    _prefetch_range(move, lo, hi)
 
 
 def bytes_per_node():
@@ -615,6 +707,12 @@ def _select_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, v
             if child < 0:
                 break
             mv = np.int64(move[child])
+            fc = first[child]
+            if fc >= 0:
+                # the next ply scans these children: ask for their lines now, so the misses
+                # overlap the move played below instead of stalling the next _pick
+                _prefetch_children(move, first, nchild, prior, n, nv, wv, vl, fc,
+                                   fc + nchild[child])
             if mv == PASS:
                 _pass(meta, meta[M_TOMOVE])
             else:
@@ -768,6 +866,61 @@ def _backup_rows(tree, boards, leaf, expand, terminal, row0, count, priors, valu
                  score, use_value, use_rollout, exact)
 
 
+@njit(cache=True, inline="always")
+def _prefetch_backup_row(parent, first, n, nv, wv, vl, color, head, libs, empt, meta, priors,
+                         leaf, i, ww):
+    """``_prefetch`` what the backup of batch row i reads first: its leaf's statistics and
+    the row's position and priors, which expansion reads."""
+    x = leaf[i]
+    _prefetch(parent, x)
+    _prefetch(first, x)
+    _prefetch(n, x)
+    _prefetch(nv, x)
+    _prefetch(wv, x)
+    _prefetch(vl, x)
+    _prefetch_range(meta[i], 0, meta.shape[1])
+    _prefetch_range(color[i], 0, ww)
+    _prefetch_range(head[i], 0, ww)
+    _prefetch_range(libs[i], 0, ww)
+    _prefetch_range(empt[i], 0, ww)
+    _prefetch_range(priors[i], 0, priors.shape[1])
+
+
+@njit(cache=True, inline="always")
+def _prefetch_new_nodes(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl,
+                        lo, hi):
+    """``_prefetch_w`` nodes lo .. hi-1 of a tree's arrays, where an expansion writes."""
+    _prefetch_w_range(move, lo, hi)
+    _prefetch_w_range(parent, lo, hi)
+    _prefetch_w_range(first, lo, hi)
+    _prefetch_w_range(nchild, lo, hi)
+    _prefetch_w_range(prior, lo, hi)
+    _prefetch_w_range(flags, lo, hi)
+    _prefetch_w_range(n, lo, hi)
+    _prefetch_w_range(nv, lo, hi)
+    _prefetch_w_range(wv, lo, hi)
+    _prefetch_w_range(nr, lo, hi)
+    _prefetch_w_range(wr, lo, hi)
+    _prefetch_w_range(ws, lo, hi)
+    _prefetch_w_range(vl, lo, hi)
+
+
+@njit(cache=True)
+def _prefetch_backup_game(tree, boards, leaf, expand, priors, r):
+    """``_prefetch`` what the backup of a search whose first row is r reads first (its
+    first row and, if that expands, where its children go), while the search before it in
+    ``backup_many`` still runs."""
+    move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
+    b0, b1, b2, b3, b4, b5, b6, b7, b8 = boards
+    _prefetch_backup_row(parent, first, n, nv, wv, vl, b0, b2, b3, b5, b8, priors, leaf, r,
+                         b0.shape[1])
+    if expand[r]:
+        lo = tmeta[T_COUNT]
+        hi = min(lo + b0.shape[1] // 2, move.shape[0])
+        _prefetch_new_nodes(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl,
+                            lo, hi)
+
+
 @njit(cache=True, nogil=True, _nrt=False)
 def _backup_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta,
                  color, head, libs, empt, meta, leaf, expand, terminal, row0, count, priors,
@@ -776,7 +929,18 @@ def _backup_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, w
     score of a terminal row), without the runtime's reference counting (``_nrt=False``,
     as ``_select_core``: a tuple or row view per leaf or per child cost atomic reference
     counts that took a third of the backup's time)."""
+    ww = color.shape[1]
     for i in range(row0, row0 + count):
+        if i + 1 < row0 + count:
+            _prefetch_backup_row(parent, first, n, nv, wv, vl, color, head, libs, empt, meta,
+                                 priors, leaf, i + 1, ww)
+            if expand[i + 1]:
+                # the next row's new children go after this row's, about as many of them
+                ne = meta[i, M_NEMPTY] + 1
+                lo = tmeta[T_COUNT] + (ne if expand[i] and first[leaf[i]] < 0 else 0)
+                hi = min(lo + ne, move.shape[0])
+                _prefetch_new_nodes(move, parent, first, nchild, prior, flags, n, nv, wv, nr,
+                                    wr, ws, vl, lo, hi)
         node = leaf[i]
         to_move = meta[i, M_TOMOVE]
         term = terminal[i] != 0
@@ -854,6 +1018,8 @@ def select_many(trees, root_boards, root_stacks, scratch, boards, stacks, leaf, 
     h = stacks.shape[1]
     ring = np.empty((max(h, 1), stacks.shape[2]), dtype=np.int8)  # one for all the games
     for g in range(lo, hi):
+        if g + 1 < hi:
+            _prefetch_game(trees[g + 1], root_boards[g + 1], root_stacks[g + 1])
         counts[g] = _select_rows(trees[g], root_boards[g], scratch, boards, leaf, expand,
                                  terminal, row0[g], k[g], c_puct, fpu_reduction, fpu_value, lam,
                                  vl_weight, expand_threshold, allow_dup, max_collisions,
@@ -868,6 +1034,8 @@ def backup_many(trees, boards, leaf, expand, terminal, row0, counts, lo, hi, pri
     Disjoint ranges may run in parallel threads."""
     exact = np.empty(leaf.shape[0])  # one for all the games
     for g in range(lo, hi):
+        if g + 1 < hi and counts[g + 1] > 0:
+            _prefetch_backup_game(trees[g + 1], boards, leaf, expand, priors, row0[g + 1])
         _backup_rows(trees[g], boards, leaf, expand, terminal, row0[g], counts[g], priors, value,
                      rollout, score, use_value, use_rollout, komi, exact)
 
