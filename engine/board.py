@@ -578,11 +578,19 @@ def area_owner(b, out):
 @njit(cache=True)
 def legal_moves(b, c, out):
     """Write the legal points for c (no pass) into out; return their count."""
+    return _legal_points(b[0], b[2], b[3], b[5], b[8], c, out)
+
+
+@njit(cache=True, _nrt=False)
+def _legal_points(color, head, libs, empt, meta, c, out):
+    """``legal_moves`` on the board's arrays (``is_legal`` on each empty point, inlined)."""
+    w = meta[M_W]
+    ko = meta[M_KO]
+    ko_color = meta[M_KO_COLOR]
     k = 0
-    empt = b[5]
-    for i in range(b[8][M_NEMPTY]):
+    for i in range(meta[M_NEMPTY]):
         p = empt[i]
-        if is_legal(b, p, c):
+        if not (p == ko and c == ko_color) and _chains_allow(color, head, libs, w, p, c):
             out[k] = p
             k += 1
     return k
@@ -683,13 +691,15 @@ def hash_after(b, p, c):
     """Stone hash of the position after c plays the legal move p, without playing it:
     the new stone plus the chains it captures. Used for superko checks."""
     meta = b[8]
-    h = meta[M_HASH]
     if p == PASS:
-        return h
-    color = b[0]
-    nxt = b[1]
-    head = b[2]
-    libs = b[3]
+        return meta[M_HASH]
+    return _hash_after(b[0], b[1], b[2], b[3], meta, p, c)
+
+
+@njit(cache=True, inline="always")
+def _hash_after(color, nxt, head, libs, meta, p, c):
+    """``hash_after`` of a board point on the board's arrays."""
+    h = meta[M_HASH]
     w = meta[M_W]
     opp = 3 - c
     h ^= ZOBRIST[_u(c), _u(p)]
@@ -697,18 +707,18 @@ def hash_after(b, p, c):
     s1 = -1
     s2 = -1
     for q in (p - w, p - 1, p + 1, p + w):
-        if color[q] != opp:
+        if color[_u(q)] != opp:
             continue
-        hq = head[q]
-        if libs[hq] != 1:
+        hq = head[_u(q)]
+        if libs[_u(hq)] != 1:
             continue
         new, s0, s1, s2 = _new_head(hq, s0, s1, s2)
         if not new:
             continue
         s = hq
         while True:
-            h ^= ZOBRIST[opp, s]
-            s = nxt[s]
+            h ^= ZOBRIST[opp, _u(s)]
+            s = nxt[_u(s)]
             if s == hq:
                 break
     return h
@@ -720,12 +730,20 @@ def legal_moves_screened(b, c, buckets, out, cand, hashes):
     after it falls in an empty bucket (``buckets[hash & (len - 1)] == 0``, the positions seen
     so far counted by bucket) repeats no position. The others, m of them, go to ``cand``
     (indices into ``out``) with their hashes in ``hashes``, for an exact test. Returns (k, m)."""
-    k = legal_moves(b, c, out)
+    return _legal_screened(b[0], b[1], b[2], b[3], b[5], b[8], c, buckets, out, cand, hashes)
+
+
+@njit(cache=True, _nrt=False)
+def _legal_screened(color, nxt, head, libs, empt, meta, c, buckets, out, cand, hashes):
+    """``legal_moves_screened`` on the board's arrays, without reference counting: through
+    the board tuple each point's legality test and hash cost an atomic count per array, most
+    of the time of the whole scan."""
+    k = _legal_points(color, head, libs, empt, meta, c, out)
     mask = buckets.shape[0] - 1
     m = 0
     for i in range(k):
-        h = hash_after(b, out[i], c)
-        if buckets[h & mask] != 0:
+        h = _hash_after(color, nxt, head, libs, meta, out[i], c)
+        if buckets[_u(h & mask)] != 0:
             cand[m] = i
             hashes[m] = h
             m += 1
