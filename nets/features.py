@@ -102,10 +102,15 @@ def inverse_symmetry_policy(policy, k, n, out):
 def unsymmetrize_policy_rows(policy, syms, count, n, out):
     """out[i, a] = policy[i, syms[i](a)] for i < count: answers of a network that saw row i under
     symmetry syms[i], mapped back to the real board."""
+    na = n * n + 1
+    src = np.empty((8, na), dtype=np.int64)  # src[k, a] = sym_action(k, n, a): a table, once
+    for k in range(8):
+        for a in range(na):
+            src[k, a] = sym_action(k, n, a)
     for i in range(count):
         k = syms[i]
-        for a in range(n * n + 1):
-            out[i, a] = policy[i, sym_action(k, n, a)]
+        for a in range(na):
+            out[i, a] = policy[i, src[k, a]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,9 +180,17 @@ def fill_planes_rows(stacks, to_move, rows, syms, n, out):
             flat[j, 2 * HISTORY, a] = colour
 
 
-def history_stack(state):
+def history_stack(state, before=None):
     """int8[8, (N+2)^2] history stack of a GameState (read-only use of its board snapshots):
-    the current board, then the boards before the last move, the move before it, ..."""
+    the current board, then the boards before the last move, the move before it, ...
+    ``before``: the stack of the same game one move earlier, if the caller has it; the answer
+    is then that one shifted down a row under the current board (the self-play loop's case,
+    every move: two row copies instead of eight)."""
+    if before is not None:
+        out = np.empty_like(before)
+        out[0] = state.board[0]
+        out[1:] = before[:-1]
+        return out
     ww = (state.size + 2) ** 2
     out = np.zeros((HISTORY, ww), dtype=np.int8)
     out[0] = state.board[0]

@@ -85,6 +85,18 @@ def test_history_stack_pads_with_empty_rows_and_keeps_eight():
     assert st[1][j1] == BLACK
 
 
+def test_history_stack_from_the_stack_one_move_before():
+    # the self-play loop's way, every move: shift the last stack under the new board; a
+    # capture (B1 takes A1) and passes included, and more moves than the stack holds
+    moves = ["A2", "A1", "B1", "pass", "C3", "D4", "pass", "E5", "F6", "G7", "H8", "J9"]
+    g = play_game(9, [])
+    st = history_stack(g)
+    for k, v in enumerate(moves):
+        g = play_game(9, [v], g)
+        st = history_stack(g, st)
+        assert np.array_equal(st, history_stack(g)), (k, v)
+
+
 def test_path_stack_equals_the_played_game():
     root = play_game(9, ["D4", "F6", "C7", "pass", "E5"])
     moves = ["E4", "F4", "pass", "G3", "D5", "C5", "B5", "H8", "J9"]
