@@ -16,8 +16,14 @@ tree (kept from move to move: tree reuse). One step of the loop (``SearchRounds.
 3. expands and backs up every tree with its rows of the answers, again in one call
    (``engine.mcts.backup_many``);
 4. lets every game whose search has its visits choose and play its move, record the training
-   sample and prepare the next search; a finished game is written out and its slot starts the
-   next game, until ``n_games`` have been started.
+   sample and prepare the next search; a finished game goes to the writer thread and its slot
+   starts the next game, until ``n_games`` have been started.
+
+The writer thread writes the finished games in the order they finish (``SelfPlay._write``):
+building the SGF and the arrays, compressing and the fsyncs cost about 5 ms a game, which the
+loop would otherwise wait for (a fifth of a cheap search's overhead, docs/BENCHMARKS.md).
+``SelfPlay.run`` returns, or raises, only once every finished game is on disk; a game's record
+(``on_game``, the summary) exists once its files do.
 
 Per move (AlphaGo Zero, with KataGo's playout cap as an option)
 ---------------------------------------------------------------
@@ -75,6 +81,7 @@ import contextlib
 import copy
 import json
 import os
+import queue
 import sys
 import threading
 import time
@@ -438,6 +445,7 @@ class _Game:
         self.sims = 0  # simulations done in the current search
         self.is_full = True  # current search is a full one
         self.root_stack = None  # history stack of the current root
+        self.stack_moves = -1  # moves played before the current root
 
 
 def _root_policy(search, n):
@@ -506,6 +514,8 @@ class SelfPlay:
         self.moves = 0
         self._lock = threading.Lock()  # guards records, moves and on_game across lanes
         self._stop = threading.Event()  # set when a lane fails or on Ctrl-C: every lane stops
+        self._to_write = None  # finished games for the writer thread (a queue, during run)
+        self._write_error = None  # the first failed write's exception
 
     def _new_game(self, index):
         g = _Game(self.cfg, index)
@@ -519,7 +529,10 @@ class SelfPlay:
         g.sims = 0
         s = g.search
         s.prepare(g.state, g.state.to_move, noise=g.is_full, forbid_losing_pass=True)
-        g.root_stack = history_stack(s.root_state)
+        moves = len(g.state.history)
+        g.root_stack = history_stack(s.root_state, g.root_stack if g.stack_moves == moves - 1
+                                     else None)
+        g.stack_moves = moves
 
     def _move(self, g):
         """The search of g is complete: record, resign or play. True when the game is over."""
@@ -553,6 +566,29 @@ class SelfPlay:
         return False
 
     def _finish(self, g):
+        """g is over: to the writer thread (``_write_games``)."""
+        self._to_write.put(g)
+
+    def _write_games(self, done):
+        """The writer thread: ``_write`` each game put in the queue until None comes; sets
+        ``done`` when it returns. A failed write stops the loop (``_stop``) and is raised by
+        ``run`` once the lanes have returned; the games after it are still tried."""
+        try:
+            while True:
+                g = self._to_write.get()
+                if g is None:
+                    return
+                try:
+                    self._write(g)
+                except BaseException as e:
+                    if self._write_error is None:
+                        self._write_error = e
+                    self._stop.set()
+        finally:
+            done.set()
+
+    def _write(self, g):
+        """Write the finished game g (SGF, then npz) and add its record."""
         cfg, state = self.cfg, g.state
         winner, result = outcome(state, g.resigned)
         to_move = np.array(g.to_move, dtype=np.int8)
@@ -622,8 +658,19 @@ class SelfPlay:
         nets = [self.net] + [self.net.sibling([cfg.seed, 7, j]) for j in range(1, lanes)]
         ev0, calls0, fw0 = self.net.evaluated, self.net.calls, self.net.forward_s
         sizes = [[] for _ in range(lanes)]
-        run_lanes(lanes, lambda j: self._lane(j, lanes, nets[j], sizes[j]), self._stop,
-                  cpu=self.net.device.type == "cpu")
+        self._to_write, self._write_error = queue.Queue(), None
+        written = threading.Event()  # set when the writer thread returns
+        threading.Thread(target=self._write_games, args=(written,), name="game-writer",
+                         daemon=True).start()
+        try:
+            run_lanes(lanes, lambda j: self._lane(j, lanes, nets[j], sizes[j]), self._stop,
+                      cpu=self.net.device.type == "cpu")
+        finally:
+            self._to_write.put(None)
+            while not written.wait(0.5):  # timed: Ctrl-C gets through (see run_lanes)
+                pass
+        if self._write_error is not None:
+            raise self._write_error
         seconds = time.perf_counter() - t0
         evaluated = sum(n.evaluated for n in nets) - ev0  # the siblings start from 0
         calls = sum(n.calls for n in nets) - calls0

@@ -168,6 +168,29 @@ def test_a_failed_write_leaves_no_visible_file(tmp_path, monkeypatch):
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".npz") or f.endswith(".tmp")]
 
 
+def test_a_failed_write_stops_the_loop_and_the_games_written_are_complete(tmp_path,
+                                                                          monkeypatch):
+    # games are written by a thread of their own; a failure there must still end the run
+    # with the error, soon, and every game finished meanwhile must be on disk
+    tried = []
+    write = zs.write_npz_atomic
+
+    def fails_first(path, arrays):
+        tried.append(path)
+        if len(tried) == 1:
+            raise OSError("disk full")
+        write(path, arrays)
+
+    monkeypatch.setattr(zs, "write_npz_atomic", fails_first)
+    with pytest.raises(OSError, match="disk full"):
+        run_selfplay(tiny_net(), cfg(parallel_games=2, max_moves=6), tmp_path, 40)
+    assert 1 <= len(tried) < 10
+    done = games(tmp_path)
+    assert len(done) == len(tried) - 1
+    for d, sgf in done:
+        assert len(d["z"]) == len(sgf.moves)
+
+
 def test_npz_write_is_atomic_and_readable(tmp_path):
     path = tmp_path / "x.npz"
     zs.write_npz_atomic(path, {"a": np.arange(3)})
