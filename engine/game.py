@@ -75,7 +75,7 @@ class GameState:
         self.history = []  # Move per move played, in order
         self.handicap = 0  # handicap stones placed before the first move
         self._snapshots = []  # board before each move, for undo
-        self._initial = fb.copy_board(self.board)  # board before the first move (setup stones)
+        self._initial = fb.clone_board(self.board)  # board before the first move (setup stones)
         self._reset_seen()
 
     # -- state --------------------------------------------------------------------
@@ -99,7 +99,7 @@ class GameState:
         self._seen[-1] = key
         self._seen_set[key] = self._seen_set.get(key, 0) + 1
         if not self.history:
-            self._initial = fb.copy_board(self._initial)  # copies share it until changed
+            self._initial = fb.clone_board(self._initial)  # copies share it until changed
             self._initial[8][M_TOMOVE] = color
 
     def initial_board(self):
@@ -131,7 +131,7 @@ class GameState:
     def copy(self):
         g = GameState.__new__(GameState)
         g.size, g.komi, g.ko_rule, g.move_limit = self.size, self.komi, self.ko_rule, self.move_limit
-        g.board = fb.copy_board(self.board)
+        g.board = fb.clone_board(self.board)
         g.history = list(self.history)
         g.handicap = self.handicap
         g._snapshots = list(self._snapshots)  # snapshots are never mutated, sharing is safe
@@ -210,7 +210,7 @@ class GameState:
         reason = self.check_move(color, p)
         if reason is not None:
             raise IllegalMove(f"illegal move {format_vertex(p, self.size)}: {reason}")
-        self._snapshots.append(fb.copy_board(self.board))
+        self._snapshots.append(fb.clone_board(self.board))
         fb.play(self.board, p, color)
         self.history.append(Move(color, p))
         key = self._key()
@@ -224,7 +224,7 @@ class GameState:
             return False
         self._buckets[self.hash & (SEEN_BUCKETS - 1)] -= 1
         # snapshots may be shared with copies of this state: take a private copy
-        self.board = fb.copy_board(self._snapshots.pop())
+        self.board = fb.clone_board(self._snapshots.pop())
         self.history.pop()
         key = self._seen.pop()
         self._seen_set[key] -= 1
@@ -248,7 +248,7 @@ class GameState:
         """Put setup stones (handicap, SGF AB/AW) on the board; not moves, cannot be undone."""
         if self.history:
             raise ValueError("setup stones only before the first move")
-        trial = fb.copy_board(self.board)  # all or nothing: check every stone on a copy first
+        trial = fb.clone_board(self.board)  # all or nothing: check every stone on a copy first
         for p in points:
             where = format_vertex(p, self.size)
             if not (0 <= p < len(trial[0])) or trial[0][p] == fb.OFF:
@@ -259,7 +259,7 @@ class GameState:
                 raise ValueError(f"setup stone at {where} would capture or be captured")
         self.board = trial
         fb.clear_history(self.board[8])
-        self._initial = fb.copy_board(self.board)
+        self._initial = fb.clone_board(self.board)
         self._reset_seen()
 
     def set_handicap(self, points):
