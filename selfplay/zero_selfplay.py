@@ -330,8 +330,9 @@ class SearchRounds:
         if key != self._key:  # other settings than the searches in the slots were checked for
             self._search_of = [None] * self._cap
             self._key = key
-        k, counts, pending = self.k, self.counts, []
+        counts, pending, wants = self.counts, [], []
         nn = self.n * self.n + 1  # nodes an expansion may add
+        kmax = self.kmax
         tree_of, board_of, stack_of, search_of = (self._tree_of, self._board_of, self._stack_of,
                                                   self._search_of)
         for i, g in enumerate(games):
@@ -346,13 +347,13 @@ class SearchRounds:
                 want = 1
                 pending.append(i)
             else:
-                want = min(self.kmax, g.target - g.sims)
+                want = min(kmax, g.target - g.sims)
                 if want < 1:
                     raise ValueError("a game in the round wants no more simulations")
-            if tree[T_META][T_COUNT] + want * nn > tree[T_MOVE].shape[0]:
+            if tree[T_META][T_COUNT] + want * nn > len(tree[T_MOVE]):
                 s.ensure_room(want)
                 tree = s.tree
-            k[i] = want
+            wants.append(want)
             # the kernels' typed lists follow each game's tree, root board and root stack
             if tree_of[i] is not tree:
                 mcts.set_item(self.trees, i, tree)
@@ -362,6 +363,8 @@ class SearchRounds:
                 board_of[i] = s.root_board
             if stack_of[i] is not g.root_stack:
                 self.root_stacks[i] = stack_of[i] = g.root_stack
+        k = self.k
+        k[:m] = wants
         counts[:m] = 0
         bt, trees = self.batch, self.trees
         c_puct, fpu_reduction, fpu_value, lam, vl_weight, threshold, dup, max_coll = key
@@ -374,8 +377,8 @@ class SearchRounds:
 
         try:
             self._split(select, m)
-            nets = []  # the round's networks, in order of first appearance
-            for i, g in enumerate(games):
+            nets, groups = [], []  # the round's networks, in order of first appearance
+            for g in games:
                 net = net_of(g)
                 for j, other in enumerate(nets):
                     if other is net:
@@ -383,7 +386,8 @@ class SearchRounds:
                 else:
                     j = len(nets)
                     nets.append(net)
-                self.group[i] = j
+                groups.append(j)
+            self.group[:m] = groups
             used = m * self.kmax
             self.to_move[:used] = bt.boards[8][:used, M_TOMOVE]
             for j, net in enumerate(nets):
