@@ -206,12 +206,34 @@ class StackNet:
             # so a trace is exact (any other module, a test's fake say, runs eagerly)
             self.graph = inference_graph(self.model, self.n, self.precision)
         self.random_symmetry = bool(random_symmetry)
-        self.rng = np.random.default_rng(seed)  # one symmetry per evaluated position
+        self.rng = np.random.default_rng(seed)  # one symmetry per evaluated position (rng)
         self.calls = 0  # forward passes so far
         self.evaluated = 0  # positions sent through the network so far
         self.forward_s = 0.0  # seconds inside the forward passes
         self._cap = 0  # rows the buffers hold; they only grow, so steady batches allocate nothing
         self._scratch = new_board(self.n)  # board the leaf paths are replayed on
+
+    @property
+    def rng(self):
+        """The generator of the random symmetries; setting it restarts the stream."""
+        return self._rng
+
+    @rng.setter
+    def rng(self, rng):
+        self._rng = rng
+        self._syms = np.zeros(0, dtype=np.int64)  # symmetries drawn ahead (_symmetries)
+        self._syms_at = 0  # the next one not used yet
+
+    def _symmetries(self, m):
+        """The next m symmetries of the stream, drawn 4096 at a time: one numpy call per
+        forward pass cost about 50 µs in the self-play loop, where the tree work before it
+        leaves numpy's code and data out of the cache."""
+        if self._syms_at + m > len(self._syms):
+            self._syms = self._rng.integers(0, 8, size=max(4096, m), dtype=np.int64)
+            self._syms_at = 0
+        i = self._syms_at
+        self._syms_at = i + m
+        return self._syms[i:i + m]
 
     # -- buffers ----------------------------------------------------------------------------
     def _buffers(self, rows):
@@ -271,7 +293,7 @@ class StackNet:
         priors are a view of a buffer, valid until the next call."""
         m = len(rows)
         if self.random_symmetry:
-            syms = self.rng.integers(0, 8, size=m).astype(np.int64)
+            syms = self._symmetries(m)
         else:
             syms = np.zeros(m, dtype=np.int64)
         planes = self._planes[:m]  # [m, 17, N, N]
