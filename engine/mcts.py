@@ -178,23 +178,20 @@ _prefetch_w = _prefetch_intrinsic(True)
 
 
 @njit(cache=True, inline="always")
-def _prefetch_range(a, lo, hi):
-    """``_prefetch`` every cache line of a[lo:hi] (a 1-D array)."""
+def _prefetch_range(a, lo, hi, write=False):
+    """``_prefetch`` (``_prefetch_w`` when ``write``) every cache line of a[lo:hi], a 1-D
+    array; ``write`` is a constant at every call, so the test folds away."""
     if hi > lo:
         step = max(1, 64 // a.itemsize)
         for q in range(lo, hi, step):
-            _prefetch(a, q)
-        _prefetch(a, hi - 1)
-
-
-@njit(cache=True, inline="always")
-def _prefetch_w_range(a, lo, hi):
-    """``_prefetch_w`` every cache line of a[lo:hi] (a 1-D array)."""
-    if hi > lo:
-        step = max(1, 64 // a.itemsize)
-        for q in range(lo, hi, step):
-            _prefetch_w(a, q)
-        _prefetch_w(a, hi - 1)
+            if write:
+                _prefetch_w(a, q)
+            else:
+                _prefetch(a, q)
+        if write:
+            _prefetch_w(a, hi - 1)
+        else:
+            _prefetch(a, hi - 1)
 
 
 @njit(cache=True)
@@ -897,19 +894,19 @@ def _prefetch_backup_row(parent, first, n, nv, wv, vl, color, head, libs, empt, 
 def _prefetch_new_nodes(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl,
                         lo, hi):
     """``_prefetch_w`` nodes lo .. hi-1 of a tree's arrays, where an expansion writes."""
-    _prefetch_w_range(move, lo, hi)
-    _prefetch_w_range(parent, lo, hi)
-    _prefetch_w_range(first, lo, hi)
-    _prefetch_w_range(nchild, lo, hi)
-    _prefetch_w_range(prior, lo, hi)
-    _prefetch_w_range(flags, lo, hi)
-    _prefetch_w_range(n, lo, hi)
-    _prefetch_w_range(nv, lo, hi)
-    _prefetch_w_range(wv, lo, hi)
-    _prefetch_w_range(nr, lo, hi)
-    _prefetch_w_range(wr, lo, hi)
-    _prefetch_w_range(ws, lo, hi)
-    _prefetch_w_range(vl, lo, hi)
+    _prefetch_range(move, lo, hi, True)
+    _prefetch_range(parent, lo, hi, True)
+    _prefetch_range(first, lo, hi, True)
+    _prefetch_range(nchild, lo, hi, True)
+    _prefetch_range(prior, lo, hi, True)
+    _prefetch_range(flags, lo, hi, True)
+    _prefetch_range(n, lo, hi, True)
+    _prefetch_range(nv, lo, hi, True)
+    _prefetch_range(wv, lo, hi, True)
+    _prefetch_range(nr, lo, hi, True)
+    _prefetch_range(wr, lo, hi, True)
+    _prefetch_range(ws, lo, hi, True)
+    _prefetch_range(vl, lo, hi, True)
 
 
 @njit(cache=True)
