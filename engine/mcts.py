@@ -104,7 +104,7 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit
+from numba import literal_unroll, njit
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 from numba.typed import List
@@ -221,14 +221,8 @@ def _prefetch_game(tree, root_board, root_stack):
 @njit(cache=True, inline="always")
 def _prefetch_children(move, first, nchild, prior, n, nv, wv, vl, lo, hi):
     """``_prefetch`` what selection reads of the children lo .. hi-1 of a node."""
-    _prefetch_range(n, lo, hi)
-    _prefetch_range(prior, lo, hi)
-    _prefetch_range(vl, lo, hi)
-    _prefetch_range(nv, lo, hi)
-    _prefetch_range(wv, lo, hi)
-    _prefetch_range(first, lo, hi)
-    _prefetch_range(nchild, lo, hi)
-    _prefetch_range(move, lo, hi)
+    for a in literal_unroll((n, prior, vl, nv, wv, first, nchild, move)):
+        _prefetch_range(a, lo, hi)
 
 
 def bytes_per_node():
@@ -894,19 +888,9 @@ def _prefetch_backup_row(parent, first, n, nv, wv, vl, color, head, libs, empt, 
 def _prefetch_new_nodes(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl,
                         lo, hi):
     """``_prefetch_w`` nodes lo .. hi-1 of a tree's arrays, where an expansion writes."""
-    _prefetch_range(move, lo, hi, True)
-    _prefetch_range(parent, lo, hi, True)
-    _prefetch_range(first, lo, hi, True)
-    _prefetch_range(nchild, lo, hi, True)
-    _prefetch_range(prior, lo, hi, True)
-    _prefetch_range(flags, lo, hi, True)
-    _prefetch_range(n, lo, hi, True)
-    _prefetch_range(nv, lo, hi, True)
-    _prefetch_range(wv, lo, hi, True)
-    _prefetch_range(nr, lo, hi, True)
-    _prefetch_range(wr, lo, hi, True)
-    _prefetch_range(ws, lo, hi, True)
-    _prefetch_range(vl, lo, hi, True)
+    for a in literal_unroll((move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws,
+                             vl)):
+        _prefetch_range(a, lo, hi, True)
 
 
 @njit(cache=True)
