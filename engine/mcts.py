@@ -199,15 +199,8 @@ def _prefetch_game(tree, root_board, root_stack):
     """Ask for what the first leaf of a search reads first, its root board, root history and
     the root's children, while the search before it in ``select_many`` still runs: after a
     forward pass these come from L3, and one search's selection is long enough to hide that."""
-    ww = root_board[0].shape[0]
-    _prefetch_range(root_board[0], 0, ww)
-    _prefetch_range(root_board[1], 0, ww)
-    _prefetch_range(root_board[2], 0, ww)
-    _prefetch_range(root_board[3], 0, ww)
-    _prefetch_range(root_board[4], 0, ww)
-    _prefetch_range(root_board[5], 0, ww)
-    _prefetch_range(root_board[6], 0, ww)
-    _prefetch_range(root_board[7], 0, ww)
+    for a in literal_unroll(root_board):
+        _prefetch_range(a, 0, a.shape[0])
     for t in range(root_stack.shape[0]):
         _prefetch_range(root_stack[t], 0, root_stack.shape[1])
     move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
@@ -904,7 +897,7 @@ def _prefetch_backup_game(tree, boards, leaf, expand, priors, r):
                          b0.shape[1])
     if expand[r]:
         lo = tmeta[T_COUNT]
-        hi = min(lo + b0.shape[1] // 2, move.shape[0])
+        hi = min(lo + b0.shape[1] // 2, move.shape[0])  # children: about half the points
         _prefetch_new_nodes(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl,
                             lo, hi)
 

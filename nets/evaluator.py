@@ -206,7 +206,7 @@ class StackNet:
             # so a trace is exact (any other module, a test's fake say, runs eagerly)
             self.graph = inference_graph(self.model, self.n, self.precision)
         self.random_symmetry = bool(random_symmetry)
-        self.rng = np.random.default_rng(seed)  # one symmetry per evaluated position (rng)
+        self.rng = np.random.default_rng(seed)  # symmetry stream, one per evaluated position
         self.calls = 0  # forward passes so far
         self.evaluated = 0  # positions sent through the network so far
         self.forward_s = 0.0  # seconds inside the forward passes

@@ -21,7 +21,8 @@ tree (kept from move to move: tree reuse). One step of the loop (``SearchRounds.
 
 The writer thread writes the finished games in the order they finish (``SelfPlay._write``):
 building the SGF and the arrays, compressing and the fsyncs cost about 5 ms a game, which the
-loop would otherwise wait for (a fifth of a cheap search's overhead, docs/BENCHMARKS.md).
+loop would otherwise wait for (about 1.3 µs per evaluation with the playout cap, a tenth of
+the loop's own work; docs/BENCHMARKS.md).
 ``SelfPlay.run`` returns, or raises, only once every finished game is on disk; a game's record
 (``on_game``, the summary) exists once its files do.
 
