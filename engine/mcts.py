@@ -480,6 +480,21 @@ def filter_root(tree, legal, ok, clean):
 
 
 @njit(cache=True)
+def mix_root_noise(prior, ok, k, values, start, eps):
+    """Root noise into the priors of the enabled root children ok[:k] (``filter_root``):
+    prior = (1 - eps) * prior + eps * noise, where noise[i] = values[start + i] over the sum
+    of values[start:start + k] (``engine.search.DirichletNoise``)."""
+    total = 0.0
+    for i in range(k):
+        total += values[start + i]
+    if not total > 0.0:  # every variate underflowed: no noise this time
+        return
+    for i in range(k):
+        j = ok[i]
+        prior[j] = np.float32((1.0 - eps) * prior[j] + eps * (values[start + i] / total))
+
+
+@njit(cache=True)
 def ranked_children(tree, node, lam, out):
     """Ids of the children of ``node`` that have visits and are not disabled, best first, into
     out[:count]; returns count. Best: most visits, then the higher ``node_q``; ties keep the

@@ -186,15 +186,43 @@ def superko_state():
 
 
 @pytest.mark.parametrize("alpha", [0.03, 0.134, 0.3, 1.0])
-def test_root_noise_draws_the_numbers_numpy_dirichlet_draws(alpha):
-    """The root noise's own Dirichlet draw gives numpy's numbers to the bit and leaves the
-    generator where numpy's leaves it, so seeded self-play replays the same games."""
-    for k in (1, 2, 30, 82, 362):
-        ours, theirs = np.random.default_rng(k), np.random.default_rng(k)
-        got = search_mod._dirichlet(ours, alpha, k)
-        assert np.array_equal(got, theirs.dirichlet([alpha] * k))
-        assert got.sum() == pytest.approx(1.0)
-        assert ours.random() == theirs.random()
+def test_root_noise_is_dirichlet_distributed_and_seeded(alpha):
+    """Root noise vectors of changing lengths, drawn from blocks of variates (or numpy's
+    dirichlet below alpha 0.1), have the Dirichlet's moments: each share averages 1/k with
+    variance (1/k)(1 - 1/k)/(k alpha + 1); the same seed gives the same vectors."""
+    def vectors(seed, lengths):
+        d = search_mod.DirichletNoise(np.random.default_rng(seed), alpha)
+        out = []
+        for k in lengths:
+            values, start = d.draw(k)
+            x = values[start:start + k] / values[start:start + k].sum()
+            out.append(x)
+        return out
+
+    lengths = [5, 30, 82, 5] * 1500  # blocks run out in the middle of a vector too
+    got = vectors(7, lengths)
+    assert all(np.array_equal(a, b) for a, b in zip(got, vectors(7, lengths)))
+    assert not np.array_equal(got[0], vectors(8, lengths[:1])[0])
+    if alpha >= 0.1:  # from blocks of variates: none is used twice (below 0.1 many
+        # vectors are one 1.0 and zeros, the same vector again by right)
+        assert len({g.tobytes() for g in got}) == len(got)
+    for k in (5, 30, 82):
+        x = np.array([g for g, kk in zip(got, lengths) if kk == k])  # [draws, k]
+        assert np.allclose(x.sum(axis=1), 1.0)
+        mean, var = 1 / k, (1 / k) * (1 - 1 / k) / (k * alpha + 1)
+        first = x[:, 0]  # one share across the draws
+        assert abs(first.mean() - mean) < 5 * np.sqrt(var / len(first))
+        assert x.var() == pytest.approx(var, rel=0.15)  # the shares are exchangeable: pooled
+
+
+def test_root_noise_mixes_into_the_enabled_children_only():
+    prior = np.array([0.5, 0.2, 0.0, 0.3], dtype=np.float32)
+    ok = np.array([0, 1, 3, -5], dtype=np.int64)  # child 2 disabled; ok[3] past k is unused
+    values = np.array([9.0, 1.0, 1.0, 2.0, 9.0])
+    mcts.mix_root_noise(prior, ok, 3, values, 1, 0.25)
+    assert np.allclose(prior, [0.75 * 0.5 + 0.25 * 0.25, 0.75 * 0.2 + 0.25 * 0.25, 0.0,
+                               0.75 * 0.3 + 0.25 * 0.5])
+    assert prior.sum() == pytest.approx(1.0)
 
 
 def test_root_children_follow_superko_and_noise_only_on_legal_moves():
