@@ -8,9 +8,10 @@ The Python driver (``engine.search``) runs one loop per batch of leaves::
 
 so the Numba/Python boundary is crossed a fixed number of times per batch, never per node.
 Batched loops that run many searches at once (self-play, gating) cross it once per round for
-all of them: ``select_many`` / ``backup_many`` take typed lists of trees and root boards and
-give each search its own rows of one shared batch (``batch_rows`` lists the rows a network
-answers), and disjoint ranges of searches may run in parallel threads.
+all of them: ``select_many`` / ``backup_many`` take tables of the addresses of the searches'
+trees and root boards (``table_tree``, ``table_board``) and give each search its own rows of
+one shared batch (``batch_rows`` lists the rows a network answers), and disjoint ranges of
+searches may run in parallel threads.
 
 The kernels take the arrays out of the tree and board tuples once per call and run their
 per-leaf loops in cores compiled without the runtime's reference counting (``_select_core``,
@@ -18,6 +19,12 @@ per-leaf loops in cores compiled without the runtime's reference counting (``_se
 helper, even an inlined one, and each row view costs an atomic increment and decrement, which
 took 40% of the selection and a third of the backup, and on a batch shared by two threads
 serialised them.
+The batched kernels take many searches at once. A typed list of trees handed out each tree
+with one such count per array, 23 per search for its tree and root board, which came to 40 µs
+of a round's selection and 25 µs of its backup with 32 searches. They rebuild each search's
+arrays from the addresses in tables instead (``_tree_at``, ``_board_at``): views that own
+nothing, so there is nothing to count. The caller keeps the arrays alive and rewrites a row
+whenever a search's tree or root board is replaced.
 
 In a batched loop the forward pass between selection and backup pushes the trees out of L2,
 and 32 trees do not fit in it anyway, so the kernels ask for their next cache lines before
@@ -104,10 +111,9 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import literal_unroll, njit
+from numba import carray, literal_unroll, njit
 from numba.core import cgutils, types
 from numba.extending import intrinsic
-from numba.typed import List
 
 from engine.board import (BLACK, PASS, M_KO, M_KO_COLOR, M_N, M_NEMPTY, M_PASSES, M_TOMOVE,
                           M_W, _chains_allow, _copy_arrays, _pass, _play, _u, area_owner,
@@ -192,23 +198,6 @@ def _prefetch_range(a, lo, hi, write=False):
             _prefetch_w(a, hi - 1)
         else:
             _prefetch(a, hi - 1)
-
-
-@njit(cache=True)
-def _prefetch_game(tree, root_board, root_stack):
-    """Ask for what the first leaf of a search reads first, its root board, root history and
-    the root's children, while the search before it in ``select_many`` still runs: after a
-    forward pass these come from L3, and one search's selection is long enough to hide that."""
-    for a in literal_unroll(root_board):
-        _prefetch_range(a, 0, a.shape[0])
-    for t in range(root_stack.shape[0]):
-        _prefetch_range(root_stack[t], 0, root_stack.shape[1])
-    move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
-    f = first[0]
-    if f >= 0:
-        hi = f + nchild[0]
-        _prefetch_children(move, first, nchild, prior, n, nv, wv, vl, f, hi)
-        _prefetch_range(flags, f, hi)
 
 
 @njit(cache=True, inline="always")
@@ -321,35 +310,36 @@ def _reroot_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, w
     new_id[0] = 0
     count = 1
     for i in range(node + 1, used):
-        p = parent[i]
-        if p >= node and new_id[p - node] >= 0:
-            new_id[i - node] = count
+        p = parent[_u(i)]
+        if p >= node and new_id[_u(p - node)] >= 0:
+            new_id[_u(i - node)] = count
             count += 1
         else:
-            new_id[i - node] = -1
+            new_id[_u(i - node)] = -1
     for i in range(node, used):
-        j = new_id[i - node]
+        j = new_id[_u(i - node)]
         if j < 0:
             continue
-        par = new_id[parent[i] - node] if i != node else -1
-        f, m = first[i], nchild[i]  # read before the copy clears them (j may be i)
-        move[j] = move[i]
-        parent[j] = par
-        prior[j] = prior[i]
-        flags[j] = flags[i]
-        n[j] = n[i]
-        nv[j] = nv[i]
-        wv[j] = wv[i]
-        nr[j] = nr[i]
-        wr[j] = wr[i]
-        ws[j] = ws[i]
-        vl[j] = vl[i]
+        ui, uj = _u(i), _u(j)
+        par = new_id[_u(parent[ui] - node)] if i != node else -1
+        f, m = first[ui], nchild[ui]  # read before the copy clears them (j may be i)
+        move[uj] = move[ui]
+        parent[uj] = par
+        prior[uj] = prior[ui]
+        flags[uj] = flags[ui]
+        n[uj] = n[ui]
+        nv[uj] = nv[ui]
+        wv[uj] = wv[ui]
+        nr[uj] = nr[ui]
+        wr[uj] = wr[ui]
+        ws[uj] = ws[ui]
+        vl[uj] = vl[ui]
         if f >= 0:
-            first[j] = new_id[f - node]
-            nchild[j] = m
+            first[uj] = new_id[_u(f - node)]
+            nchild[uj] = m
         else:
-            first[j] = -1
-            nchild[j] = 0
+            first[uj] = -1
+            nchild[uj] = 0
     for i in range(tmeta.shape[0]):
         tmeta[i] = 0
     tmeta[T_COUNT] = count
@@ -901,18 +891,18 @@ def _prefetch_new_nodes(move, parent, first, nchild, prior, flags, n, nv, wv, nr
         _prefetch_range(a, lo, hi, True)
 
 
-@njit(cache=True)
-def _prefetch_backup_game(tree, boards, leaf, expand, priors, r):
-    """``_prefetch`` what the backup of a search whose first row is r reads first (its
-    first row and, if that expands, where its children go), while the search before it in
+@njit(cache=True, inline="always")
+def _prefetch_backup_game(trees, g, color, head, libs, empt, meta, leaf, expand, priors, r, ww):
+    """``_prefetch`` what the backup of search g (row g of a tree table) reads first, its
+    first row r and, if that expands, where its children go, while the search before it in
     ``backup_many`` still runs."""
-    move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
-    b0, b1, b2, b3, b4, b5, b6, b7, b8 = boards
-    _prefetch_backup_row(parent, first, n, nv, wv, vl, b0, b2, b3, b5, b8, priors, leaf, r,
-                         b0.shape[1])
+    move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = \
+        _tree_at(trees, g)
+    _prefetch_backup_row(parent, first, n, nv, wv, vl, color, head, libs, empt, meta, priors,
+                         leaf, r, ww)
     if expand[r]:
         lo = tmeta[T_COUNT]
-        hi = min(lo + b0.shape[1] // 2, move.shape[0])  # children: about half the points
+        hi = min(lo + ww // 2, move.shape[0])  # children: about half the points
         _prefetch_new_nodes(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl,
                             lo, hi)
 
@@ -974,33 +964,103 @@ def _backup_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, w
             x = parent[u]
 
 
-@njit(cache=True)
-def filled_list(item, m):
-    """A typed list of ``m`` references to ``item`` (a tree or a board): the per-search lists of
-    ``select_many``. Made and changed (``set_item``) in cached jitted code, because the typed
-    list's own Python methods compile on first use in every process, about a second each."""
-    out = List()
-    for _ in range(m):
-        out.append(item)
-    return out
+# ---------------------------------------------------------------------------------------------
+# Many searches at once: tables of addresses
+
+TREE_COLS = 15  # a tree's row in a tree table: its 13 node arrays and tmeta, then its capacity
+BOARD_COLS = 9  # a root board's row in a board table: its 9 arrays
 
 
-@njit(cache=True)
-def set_item(lst, i, item):
-    """lst[i] = item for a typed list from ``filled_list``."""
-    lst[i] = item
+def table_tree(table, g, tree):
+    """Row g of a tree table (int64[searches, TREE_COLS]) for ``tree``. The table holds bare
+    addresses: the caller keeps ``tree`` alive while the table is used with it."""
+    table[g, :TREE_COLS - 1] = [a.ctypes.data for a in tree]
+    table[g, TREE_COLS - 1] = tree[T_MOVE].shape[0]
+
+
+def table_board(table, g, board):
+    """Row g of a board table (int64[searches, BOARD_COLS]) for ``board``; as ``table_tree``."""
+    table[g, :] = [a.ctypes.data for a in board]
+
+
+@intrinsic
+def _as_pointer(typingctx, addr, dtype):
+    """A pointer to ``dtype`` (a numpy scalar type) at the integer address ``addr``."""
+    if not isinstance(addr, types.Integer):
+        return None
+    dt = dtype.dtype if isinstance(dtype, types.DType) else getattr(dtype, "instance_type", None)
+    if not isinstance(dt, types.Number):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
+
+    return types.CPointer(dt)(addr, dtype), codegen
+
+
+@njit(cache=True, inline="always")
+def _tree_at(table, g):
+    """The tree of row g of a tree table, as views of its arrays that own nothing."""
+    cap = table[g, TREE_COLS - 1]
+    return (carray(_as_pointer(table[g, 0], np.int16), cap),
+            carray(_as_pointer(table[g, 1], np.int32), cap),
+            carray(_as_pointer(table[g, 2], np.int32), cap),
+            carray(_as_pointer(table[g, 3], np.int16), cap),
+            carray(_as_pointer(table[g, 4], np.float32), cap),
+            carray(_as_pointer(table[g, 5], np.uint8), cap),
+            carray(_as_pointer(table[g, 6], np.int32), cap),
+            carray(_as_pointer(table[g, 7], np.int32), cap),
+            carray(_as_pointer(table[g, 8], np.float64), cap),
+            carray(_as_pointer(table[g, 9], np.int32), cap),
+            carray(_as_pointer(table[g, 10], np.float64), cap),
+            carray(_as_pointer(table[g, 11], np.float64), cap),
+            carray(_as_pointer(table[g, 12], np.int16), cap),
+            carray(_as_pointer(table[g, 13], np.int64), 8))
+
+
+@njit(cache=True, inline="always")
+def _board_at(table, g, ww, nm):
+    """The board of row g of a board table (``_tree_at``); ww points, nm meta slots."""
+    return (carray(_as_pointer(table[g, 0], np.int8), ww),
+            carray(_as_pointer(table[g, 1], np.int32), ww),
+            carray(_as_pointer(table[g, 2], np.int32), ww),
+            carray(_as_pointer(table[g, 3], np.int32), ww),
+            carray(_as_pointer(table[g, 4], np.int32), ww),
+            carray(_as_pointer(table[g, 5], np.int32), ww),
+            carray(_as_pointer(table[g, 6], np.int32), ww),
+            carray(_as_pointer(table[g, 7], np.int32), ww),
+            carray(_as_pointer(table[g, 8], np.int64), nm))
+
+
+@njit(cache=True, inline="always")
+def _prefetch_game(trees, root_boards, root_stacks, g, ww, nm):
+    """Ask for what the first leaf of search g reads first, its root board, root history and
+    the root's children, while the search before it in ``select_many`` still runs: after a
+    forward pass these come from L3, and one search's selection is long enough to hide that."""
+    for a in literal_unroll(_board_at(root_boards, g, ww, nm)):
+        _prefetch_range(a, 0, a.shape[0])
+    for t in range(root_stacks.shape[1]):
+        _prefetch_range(root_stacks[g, t], 0, root_stacks.shape[2])
+    move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = \
+        _tree_at(trees, g)
+    f = first[0]
+    if f >= 0:
+        hi = f + nchild[0]
+        _prefetch_children(move, first, nchild, prior, n, nv, wv, vl, f, hi)
+        _prefetch_range(flags, f, hi)
 
 
 @njit(cache=True, nogil=True)
-def select_many(trees, root_boards, root_stacks, scratch, boards, stacks, leaf, expand,
+def select_many(trees, root_boards, root_stacks, scratch, boards, stacks, ring, leaf, expand,
                 terminal, row0, k, counts, lo, hi, c_puct, fpu_reduction, fpu_value, lam,
                 vl_weight, expand_threshold, allow_dup, max_collisions):
     """``select_leaves`` for searches lo .. hi-1 of a group sharing one batch, in one call.
 
-    ``trees`` and ``root_boards`` are typed lists (one tree / root board per search); search g
-    picks up to k[g] leaves into the rows row0[g], row0[g] + 1, ... of the shared batch arrays
-    and its leaf count goes to counts[g]. Disjoint lo .. hi ranges may run in parallel
-    threads, each with its own ``scratch`` board (the GIL is released).
+    ``trees`` and ``root_boards`` are tables (``table_tree``, ``table_board``: one tree / root
+    board per search); search g picks up to k[g] leaves into the rows row0[g], row0[g] + 1, ...
+    of the shared batch arrays and its leaf count goes to counts[g]. Disjoint lo .. hi ranges
+    may run in parallel threads, each with its own ``scratch`` board and ``ring``
+    (int8[H, (N+2)^2]) (the GIL is released).
 
     The rows are for a network and ``backup_many``. stacks[row] (int8[H, (N+2)^2]) gets the
     leaf's history: the colours of the leaf's position, of the one before it, ... along the
@@ -1012,16 +1072,16 @@ def select_many(trees, root_boards, root_stacks, scratch, boards, stacks, leaf, 
     evaluator that plays on from the leaf (rollouts) would need. Writing them cost a fifth of
     the selection."""
     h = stacks.shape[1]
-    ring = np.empty((max(h, 1), stacks.shape[2]), dtype=np.int8)  # one for all the games
-    # what all the games share is taken apart once: each array taken out of a tuple costs
-    # two atomic reference counts, in all about a microsecond per game when done per game
     color, nxt, head, libs, csize, empt, eidx, mark, meta = scratch
     b0, b1, b2, b3, b4, b5, b6, b7, b8 = boards
+    ww = color.shape[0]
+    nm = meta.shape[0]
     for g in range(lo, hi):
         if g + 1 < hi:
-            _prefetch_game(trees[g + 1], root_boards[g + 1], root_stacks[g + 1])
-        move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = trees[g]
-        r0, r1, r2, r3, r4, r5, r6, r7, r8 = root_boards[g]
+            _prefetch_game(trees, root_boards, root_stacks, g + 1, ww, nm)
+        move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = \
+            _tree_at(trees, g)
+        r0, r1, r2, r3, r4, r5, r6, r7, r8 = _board_at(root_boards, g, ww, nm)
         counts[g] = _select_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr,
                                  vl, tmeta, color, nxt, head, libs, csize, empt, eidx, mark,
                                  meta, r0, r1, r2, r3, r4, r5, r6, r7, r8, b0, b1, b2, b3, b4,
@@ -1031,26 +1091,47 @@ def select_many(trees, root_boards, root_stacks, scratch, boards, stacks, leaf, 
                                  ring)[0]
 
 
+@njit(cache=True)
+def _score_row(boards, i, komi):
+    """Tromp-Taylor score of batch row i (a terminal leaf; scoring allocates)."""
+    return area_score(batch_board(boards, i), komi)
+
+
 @njit(cache=True, nogil=True)
 def backup_many(trees, boards, leaf, expand, terminal, row0, counts, lo, hi, priors, value,
-                rollout, score, use_value, use_rollout, komi):
+                rollout, score, use_value, use_rollout, komi, exact):
     """``expand_and_backup`` for searches lo .. hi-1 of a group sharing one batch: search g's
-    leaves are the rows row0[g] .. row0[g] + counts[g] - 1 (as ``select_many`` left them).
+    leaves are the rows row0[g] .. row0[g] + counts[g] - 1 (as ``select_many`` left them),
+    ``trees`` a tree table; exact (float64[rows]) takes the scores of terminal rows.
     Disjoint ranges may run in parallel threads."""
-    exact = np.empty(leaf.shape[0])  # one for all the games
+    b0, b1, b2, b3, b4, b5, b6, b7, b8 = boards
+    ww = b0.shape[1]
     for g in range(lo, hi):
         if g + 1 < hi and counts[g + 1] > 0:
-            _prefetch_backup_game(trees[g + 1], boards, leaf, expand, priors, row0[g + 1])
-        _backup_rows(trees[g], boards, leaf, expand, terminal, row0[g], counts[g], priors, value,
-                     rollout, score, use_value, use_rollout, komi, exact)
+            _prefetch_backup_game(trees, g + 1, b0, b2, b3, b5, b8, leaf, expand, priors,
+                                  row0[g + 1], ww)
+        move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = \
+            _tree_at(trees, g)
+        for i in range(row0[g], row0[g] + counts[g]):
+            if terminal[i] != 0:
+                exact[i] = _score_row(boards, i, komi)
+        _backup_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl,
+                     tmeta, b0, b2, b3, b5, b8, leaf, expand, terminal, row0[g], counts[g],
+                     priors, value, rollout, score, use_value, use_rollout, exact)
 
 
 @njit(cache=True, nogil=True)
 def release_many(trees, leaf, row0, counts, lo, hi):
-    """``release_batch`` for searches lo .. hi-1 of a group (their batch will not be answered)."""
+    """``release_batch`` for searches lo .. hi-1 of a group (their batch will not be
+    answered); ``trees`` a tree table."""
     for g in range(lo, hi):
+        move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = \
+            _tree_at(trees, g)
         for i in range(row0[g], row0[g] + counts[g]):
-            _release_path(trees[g], leaf[i])
+            x = leaf[i]
+            while x >= 0:
+                vl[_u(x)] -= 1
+                x = parent[_u(x)]
 
 
 @njit(cache=True)

@@ -276,6 +276,9 @@ class SearchRounds:
         self.threads = max(1, int(threads))
         self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
         self._scratch = [new_board(self.n) for _ in range(self.threads)]  # one per thread
+        # per thread: the colours along a descent (select_many)
+        self._ring = [np.zeros((HISTORY, (self.n + 2) ** 2), dtype=np.int8)
+                      for _ in range(self.threads)]
         self._cap = 0  # games the buffers hold
         self.sizes = []  # rows of each forward pass so far (the benchmark replays them)
 
@@ -296,24 +299,25 @@ class SearchRounds:
         self.to_move = np.zeros(rows, dtype=np.int64)  # side to move of each row
         self.stacks = np.zeros((rows, HISTORY, (n + 2) ** 2), dtype=np.int8)  # history stacks
         self.root_stacks = np.zeros((m, HISTORY, (n + 2) ** 2), dtype=np.int8)
-        # typed lists the kernels index by game; entries are replaced when a game's search
-        # gets a new tree (a new game, growth) or root board
-        self.trees = mcts.filled_list(search.tree, m)
-        self.root_boards = mcts.filled_list(search.root_board, m)
-        self._tree_of = [None] * m  # what each entry holds, to notice replacements
+        # tables of the addresses of each game's tree and root board, which the kernels take;
+        # a row is rewritten when a game's search gets a new tree (a new game, growth) or root
+        # board, and _tree_of / _board_of keep what the rows point to alive
+        self.trees = np.zeros((m, mcts.TREE_COLS), dtype=np.int64)
+        self.root_boards = np.zeros((m, mcts.BOARD_COLS), dtype=np.int64)
+        self.exact = np.zeros(rows)  # scores of terminal rows (backup_many)
+        self._tree_of = [None] * m  # what each row holds, to notice replacements
         self._board_of = [None] * m
         self._stack_of = [None] * m
         self._search_of = [None] * m  # the search each slot's settings were checked for
         self._key = None  # ... against these settings (_selection_key)
 
     def _split(self, fn, m):
-        """fn(lo, hi, scratch) over [0, m) in up to ``threads`` contiguous parts."""
+        """fn(lo, hi, j) over [0, m) in up to ``threads`` contiguous parts, j the part."""
         t = min(self.threads, m)
         bounds = [m * j // t for j in range(t + 1)]
-        futures = [self._pool.submit(fn, bounds[j], bounds[j + 1], self._scratch[j])
-                   for j in range(1, t)]
+        futures = [self._pool.submit(fn, bounds[j], bounds[j + 1], j) for j in range(1, t)]
         try:
-            fn(bounds[0], bounds[1], self._scratch[0])
+            fn(bounds[0], bounds[1], 0)
         finally:
             for f in futures:
                 f.result()
@@ -355,12 +359,12 @@ class SearchRounds:
                 s.ensure_room(want)
                 tree = s.tree
             wants.append(want)
-            # the kernels' typed lists follow each game's tree, root board and root stack
+            # the kernels' tables follow each game's tree, root board and root stack
             if tree_of[i] is not tree:
-                mcts.set_item(self.trees, i, tree)
+                mcts.table_tree(self.trees, i, tree)
                 tree_of[i] = tree
             if board_of[i] is not s.root_board:
-                mcts.set_item(self.root_boards, i, s.root_board)
+                mcts.table_board(self.root_boards, i, s.root_board)
                 board_of[i] = s.root_board
             if stack_of[i] is not g.root_stack:
                 self.root_stacks[i] = stack_of[i] = g.root_stack
@@ -370,11 +374,11 @@ class SearchRounds:
         bt, trees = self.batch, self.trees
         c_puct, fpu_reduction, fpu_value, lam, vl_weight, threshold, dup, max_coll = key
 
-        def select(lo, hi, scratch):
-            mcts.select_many(trees, self.root_boards, self.root_stacks, scratch, bt.boards,
-                             self.stacks, bt.leaf, bt.expand, bt.terminal, self.row0, k, counts,
-                             lo, hi, c_puct, fpu_reduction, fpu_value, lam, vl_weight,
-                             threshold, dup, max_coll)
+        def select(lo, hi, j):
+            mcts.select_many(trees, self.root_boards, self.root_stacks, self._scratch[j],
+                             bt.boards, self.stacks, self._ring[j], bt.leaf, bt.expand,
+                             bt.terminal, self.row0, k, counts, lo, hi, c_puct, fpu_reduction,
+                             fpu_value, lam, vl_weight, threshold, dup, max_coll)
 
         try:
             self._split(select, m)
@@ -402,10 +406,10 @@ class SearchRounds:
             mcts.release_many(trees, bt.leaf, self.row0, counts, 0, m)
             raise
 
-        def backup(lo, hi, scratch):
+        def backup(lo, hi, j):
             mcts.backup_many(trees, bt.boards, bt.leaf, bt.expand, bt.terminal, self.row0,
                              counts, lo, hi, bt.priors, bt.value, bt.rollout, bt.score, True,
-                             False, bt.komi)
+                             False, bt.komi, self.exact)
 
         self._split(backup, m)
         for g, c in zip(games, counts[:m].tolist()):

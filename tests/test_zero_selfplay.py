@@ -4,6 +4,7 @@ Games are played on 5x5 with the tiny b1c8 network and a few visits, or with a s
 network whose answers are known (uniform policy, a value that says black is losing), which also
 counts the batch sizes the network sees.
 """
+import dataclasses
 import os
 import signal
 import subprocess
@@ -242,10 +243,14 @@ def test_batched_net_answers_a_leaf_batch_as_the_net_evaluator_does():
 
 class _RoundGame:
     """What SearchRounds reads of a game: its search, the simulations wanted and done, and
-    the history stack of the root."""
+    the history stack of the root. ``initial_tree_nodes``: the search's first tree, small to
+    make it grow while the rounds run."""
 
-    def __init__(self, state, seed, target):
-        self.search = Search(cfg().search_config(seed), zs.SharedNetSlot())
+    def __init__(self, state, seed, target, initial_tree_nodes=None):
+        config = cfg().search_config(seed)
+        if initial_tree_nodes is not None:
+            config = dataclasses.replace(config, initial_tree_nodes=initial_tree_nodes)
+        self.search = Search(config, zs.SharedNetSlot())
         self.search.prepare(state, state.to_move)
         self.root_stack = history_stack(self.search.root_state)
         self.target, self.sims = target, 0
@@ -273,14 +278,16 @@ def _tree_arrays(search):
     return [np.array(x[:used]) for x in search.tree[:-1]]
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_search_rounds_grow_the_trees_each_search_grows_alone(threads):
+@pytest.mark.parametrize("threads,first_tree", [(1, None), (2, None), (1, 30)])
+def test_search_rounds_grow_the_trees_each_search_grows_alone(threads, first_tree):
     """One SearchRounds round over several games is, game by game, what a search does driven
     alone (begin_batch, the batched network, finish_batch): the same trees to the bit, with
-    one thread or two."""
+    one thread or two, and when the trees start small and are replaced by larger ones
+    between rounds (the kernels must follow each replacement)."""
     net = tiny_net()
-    together = [_RoundGame(st, 10 + i, 40) for i, st in enumerate(_round_positions())]
-    alone = [_RoundGame(st, 10 + i, 40) for i, st in enumerate(_round_positions())]
+    together = [_RoundGame(st, 10 + i, 40, first_tree) for i, st in enumerate(_round_positions())]
+    alone = [_RoundGame(st, 10 + i, 40, first_tree) for i, st in enumerate(_round_positions())]
+    first = [g.search.tree for g in together]
     a_net = zs.BatchedNet(net, N, "cpu", random_symmetry=True, seed=3)
     b_net = zs.BatchedNet(net, N, "cpu", random_symmetry=True, seed=3)
     rounds = zs.SearchRounds(N, 4, threads)
@@ -316,6 +323,9 @@ def test_search_rounds_grow_the_trees_each_search_grows_alone(threads):
     finally:
         rounds.close()
     assert max(rounds.sizes) > 4  # one forward pass answered several games
+    if first_tree is not None:  # every tree was replaced, several times over
+        assert all(g.search.tree is not t for g, t in zip(together, first))
+        assert all(len(g.search.tree[T_MOVE]) >= 8 * first_tree for g in together)
     for x, y in zip(together, alone):
         assert x.sims == y.sims == 40
         for u, v in zip(_tree_arrays(x.search), _tree_arrays(y.search)):
