@@ -1032,6 +1032,38 @@ def _board_at(table, g, ww, nm):
             carray(_as_pointer(table[g, 8], np.int64), nm))
 
 
+# round_wants flags
+W_ROOT = 1  # the root has no children yet: it is evaluated alone first
+W_GROW = 2  # the tree may not have room for the expansions of its leaves: grow it first
+W_DONE = 4  # the search wants no more simulations
+
+
+@njit(cache=True)
+def round_wants(trees, k, m, kmax, per_leaf, flags):
+    """The leaves each of searches 0 .. m-1 (rows of the tree table ``trees``) may select in a
+    round. On entry k[g] is the simulations search g still wants; on exit it is at most
+    ``kmax`` of them, or 1 while its root has no children. flags[g] gets W_ROOT in that case,
+    W_DONE when nothing is wanted, W_GROW when its tree cannot take ``per_leaf`` new nodes for
+    each leaf. Returns how many searches have a flag."""
+    flagged = 0
+    for g in range(m):
+        tree = _tree_at(trees, g)
+        f = 0
+        if tree[T_FIRST][0] < 0:
+            k[g] = 1
+            f = W_ROOT
+        elif k[g] < 1:
+            f = W_DONE
+        elif k[g] > kmax:
+            k[g] = kmax
+        if tree[T_META][T_COUNT] + k[g] * per_leaf > tree[T_MOVE].shape[0]:
+            f |= W_GROW
+        flags[g] = f
+        if f:
+            flagged += 1
+    return flagged
+
+
 @njit(cache=True, inline="always")
 def _prefetch_game(trees, root_boards, root_stacks, g, ww, nm):
     """Ask for what the first leaf of search g reads first, its root board, root history and

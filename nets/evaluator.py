@@ -68,7 +68,7 @@ import torch
 from engine import mcts
 from engine.board import M_TOMOVE, new_board
 from nets.features import (HISTORY, PLANES, fill_planes_rows, history_stack, leaf_stacks,
-                           stack_keys, unsymmetrize_policy_rows)
+                           stack_keys, unsymmetrize_policy_to)
 from nets.heap import keep_heap_mapped
 from nets.quantize import int8_graph
 from nets.resnet import AlphaZeroNet
@@ -246,7 +246,6 @@ class StackNet:
         n, ww = self.n, (self.n + 2) ** 2
         self._stacks = np.zeros((cap, HISTORY, ww), dtype=np.int8)  # history stack of each row
         self._planes = np.zeros((cap, PLANES, n, n), dtype=np.float32)  # NCHW network input
-        self._priors = np.zeros((cap, n * n + 1), dtype=np.float32)  # policy, symmetry undone
 
     def _check_size(self, n):
         if n != self.n:
@@ -284,13 +283,12 @@ class StackNet:
         """``_forward_rows`` for a caller that keeps its own history stacks (the batched
         loops' ``SearchRounds``): the network's buffers are sized first."""
         self._buffers(len(rows))
-        return self._forward_rows(stacks, to_move, rows, out_priors, out_values)
+        self._forward_rows(stacks, to_move, rows, out_priors, out_values)
 
     def _forward_rows(self, stacks, to_move, rows, out_priors, out_values):
-        """One forward pass over stacks[rows] (for to_move[rows]), each row under its own
-        symmetry: priors into out_priors[rows], win probabilities into out_values[rows].
-        Returns (priors float32[m, N*N+1], wins float32[m]) in the order of ``rows``; the
-        priors are a view of a buffer, valid until the next call."""
+        """One forward pass over stacks[rows] (for to_move[rows]; rows int64), each row under
+        its own symmetry: priors into out_priors[rows], win probabilities into
+        out_values[rows]."""
         m = len(rows)
         if self.random_symmetry:
             syms = self._symmetries(m)
@@ -299,11 +297,8 @@ class StackNet:
         planes = self._planes[:m]  # [m, 17, N, N]
         fill_planes_rows(stacks, to_move, rows, syms, self.n, planes)
         probs, wins = self.forward(planes)
-        priors = self._priors[:m]
-        unsymmetrize_policy_rows(probs, syms, m, self.n, priors)
-        out_priors[rows] = priors
+        unsymmetrize_policy_to(probs, syms, rows, self.n, out_priors)
         out_values[rows] = wins
-        return priors, wins
 
 
 class NetEvaluator(StackNet):
@@ -349,10 +344,10 @@ class NetEvaluator(StackNet):
             todo = np.array(miss, dtype=np.int64)
         if len(todo) == 0:
             return
-        priors, wins = self._forward_rows(stacks, to_move, todo, out_priors, out_values)
+        self._forward_rows(stacks, to_move, todo, out_priors, out_values)
         if self.cache_size > 0:
-            for j, i in enumerate(todo):
-                self.cache[int(keys[i])] = (priors[j].copy(), float(wins[j]))
+            for i in todo.tolist():
+                self.cache[int(keys[i])] = (out_priors[i].copy(), float(out_values[i]))
             while len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
 

@@ -96,7 +96,7 @@ from engine import atomic, mcts
 from engine.board import BLACK, WHITE, M_TOMOVE, new_board
 from engine.config import Config, check
 from engine.game import GameState, result_string
-from engine.mcts import T_COUNT, T_FIRST, T_META, T_MOVE
+from engine.mcts import T_FIRST
 from engine.search import LeafBatch, Search, SearchConfig, no_losing_pass
 from engine.sgf import game_to_sgf, write_sgf_atomic
 from nets.evaluator import PRECISIONS, StackNet
@@ -259,15 +259,18 @@ class SearchRounds:
     1. each game's search picks at most ``leaf_batch`` leaves, and no more than the
        ``target - sims`` simulations it still wants (one while its root has no children), into
        its own rows of one shared ``LeafBatch``, each leaf with its history stack;
-    2. ``net_of(g)`` says which ``BatchedNet`` answers game g: each network answers the
-       non-terminal rows of its games in one forward pass;
+    2. ``net_of(g)`` says which ``BatchedNet`` answers game g (``net_of`` itself, when it is
+       a network: one for all the games): each network answers the non-terminal rows of its
+       games in one forward pass;
     3. each tree expands and backs up its rows, and ``g.sims`` grows by its leaves.
 
     Steps 1 and 3 are one jitted call per thread over a range of games
     (``engine.mcts.select_many`` / ``backup_many``), so the Python-to-Numba crossing is paid
     per round, not per game, and with ``threads`` > 1 the games are split between that many
-    threads (the kernels release the GIL) while the network's own threads wait. The trees of the round's searches must share their selection
-    settings (``_selection_key``). The results do not depend on ``threads``: each game's tree
+    threads (the kernels release the GIL) while the network's own threads wait. What the
+    games want of the round is read from their trees in one jitted call as well
+    (``engine.mcts.round_wants``). The trees of the round's searches must share their
+    selection settings (``_selection_key``). The results do not depend on ``threads``: each game's tree
     work is its own, and the symmetry draws happen in one thread in row order."""
 
     def __init__(self, board_size, leaf_batch, threads=1):
@@ -293,6 +296,7 @@ class SearchRounds:
         self.batch = LeafBatch(n, rows, search.batch.komi)  # rows g*kmax .. belong to game g
         self.row0 = np.arange(m, dtype=np.int64) * self.kmax  # first row of each game
         self.k = np.zeros(m, dtype=np.int64)  # leaves wanted from each game
+        self.flags = np.zeros(m, dtype=np.int64)  # what each game needs first (round_wants)
         self.counts = np.zeros(m, dtype=np.int64)  # leaves each game picked
         self.group = np.zeros(m, dtype=np.int64)  # network of each game (index into the round's)
         self.rows = np.zeros(rows, dtype=np.int64)  # rows one network answers
@@ -335,9 +339,7 @@ class SearchRounds:
         if key != self._key:  # other settings than the searches in the slots were checked for
             self._search_of = [None] * self._cap
             self._key = key
-        counts, pending, wants = self.counts, [], []
-        nn = self.n * self.n + 1  # nodes an expansion may add
-        kmax = self.kmax
+        counts, left = self.counts, []
         tree_of, board_of, stack_of, search_of = (self._tree_of, self._board_of, self._stack_of,
                                                   self._search_of)
         for i, g in enumerate(games):
@@ -347,29 +349,35 @@ class SearchRounds:
                     raise ValueError("the searches of a round must share their selection "
                                      "settings")
                 search_of[i] = s
-            tree = s.tree
-            if tree[T_FIRST][0] < 0:  # the root first, alone
-                want = 1
-                pending.append(i)
-            else:
-                want = min(kmax, g.target - g.sims)
-                if want < 1:
-                    raise ValueError("a game in the round wants no more simulations")
-            if tree[T_META][T_COUNT] + want * nn > len(tree[T_MOVE]):
-                s.ensure_room(want)
-                tree = s.tree
-            wants.append(want)
             # the kernels' tables follow each game's tree, root board and root stack
+            tree = s.tree
             if tree_of[i] is not tree:
                 mcts.table_tree(self.trees, i, tree)
                 tree_of[i] = tree
-            if board_of[i] is not s.root_board:
-                mcts.table_board(self.root_boards, i, s.root_board)
-                board_of[i] = s.root_board
-            if stack_of[i] is not g.root_stack:
-                self.root_stacks[i] = stack_of[i] = g.root_stack
-        k = self.k
-        k[:m] = wants
+            board = s.root_board
+            if board_of[i] is not board:
+                mcts.table_board(self.root_boards, i, board)
+                board_of[i] = board
+            stack = g.root_stack
+            if stack_of[i] is not stack:
+                self.root_stacks[i] = stack_of[i] = stack
+            left.append(g.target - g.sims)
+        k, flags = self.k, self.flags
+        k[:m] = left
+        # leaves wanted: at most kmax and what each search still wants, the root alone first
+        pending = []  # games whose root this round expands
+        if mcts.round_wants(self.trees, k, m, self.kmax, self.n * self.n + 1, flags):
+            for i in np.flatnonzero(flags[:m]).tolist():
+                f = int(flags[i])
+                if f & mcts.W_DONE:
+                    raise ValueError("a game in the round wants no more simulations")
+                if f & mcts.W_ROOT:
+                    pending.append(i)
+                if f & mcts.W_GROW:
+                    s = games[i].search
+                    s.ensure_room(int(k[i]))
+                    mcts.table_tree(self.trees, i, s.tree)
+                    tree_of[i] = s.tree
         counts[:m] = 0
         bt, trees = self.batch, self.trees
         c_puct, fpu_reduction, fpu_value, lam, vl_weight, threshold, dup, max_coll = key
@@ -382,17 +390,21 @@ class SearchRounds:
 
         try:
             self._split(select, m)
-            nets, groups = [], []  # the round's networks, in order of first appearance
-            for g in games:
-                net = net_of(g)
-                for j, other in enumerate(nets):
-                    if other is net:
-                        break
-                else:
-                    j = len(nets)
-                    nets.append(net)
-                groups.append(j)
-            self.group[:m] = groups
+            if callable(net_of):
+                nets, groups = [], []  # the round's networks, in order of first appearance
+                for g in games:
+                    net = net_of(g)
+                    for j, other in enumerate(nets):
+                        if other is net:
+                            break
+                    else:
+                        j = len(nets)
+                        nets.append(net)
+                    groups.append(j)
+                self.group[:m] = groups
+            else:  # one network for every game
+                nets = [net_of]
+                self.group[:m] = 0
             used = m * self.kmax
             self.to_move[:used] = bt.boards[8][:used, M_TOMOVE]
             for j, net in enumerate(nets):
@@ -644,7 +656,7 @@ class SelfPlay:
         rounds = SearchRounds(cfg.board_size, cfg.leaf_batch, self.threads)
         try:
             play_lane(rounds, range(lane, self.n_games, lanes), cfg.parallel_games,
-                      self._new_game, self._move, self._finish, lambda g: net, self._stop)
+                      self._new_game, self._move, self._finish, net, self._stop)
         finally:
             sizes.extend(rounds.sizes)
             rounds.close()

@@ -11,7 +11,8 @@ from engine.search import MCTSPlayer, SearchConfig, UniformEvaluator
 from nets.features import (HISTORY, INVERSE, PLANES, apply_symmetry_planes, fill_planes_rows,
                            apply_symmetry_policy, fill_planes, fill_planes_batch, history_stack,
                            inverse_symmetry_planes, inverse_symmetry_policy, leaf_planes,
-                           leaf_stacks, path_stack, stack_keys, unsymmetrize_policy_rows)
+                           leaf_stacks, path_stack, stack_keys, unsymmetrize_policy_rows,
+                           unsymmetrize_policy_to)
 
 
 def play_game(n, moves, state=None):
@@ -224,6 +225,12 @@ def test_planes_and_policy_transform_the_same_way():
     back = np.zeros_like(answers)
     unsymmetrize_policy_rows(answers, syms, 8, n, back)
     assert np.all(np.argmax(back, axis=1) == r * n + c)
+    # straight into the rows of a batch: the same answers, each in its own row
+    rows = np.array([9, 2, 4, 0, 7, 1, 11, 5], dtype=np.int64)
+    batch = np.full((12, n * n + 1), -1.0, dtype=np.float32)
+    unsymmetrize_policy_to(answers, syms, rows, n, batch)
+    assert np.array_equal(batch[rows], back)
+    assert np.all(batch[[3, 6, 8, 10]] == -1.0)  # no other row is written
 
 
 def test_cache_keys_cover_history_and_side_to_move():

@@ -353,6 +353,21 @@ def test_search_rounds_take_the_virtual_losses_back_when_the_network_fails():
     assert all(g.sims > b for g, b in zip(games_, before))
 
 
+def test_search_rounds_refuse_a_search_that_is_done_and_select_nothing():
+    games_ = [_RoundGame(st, 20 + i, 9) for i, st in enumerate(_round_positions())]
+    rounds = zs.SearchRounds(N, 4)
+    net = zs.BatchedNet(tiny_net(), N, "cpu")  # one network for all: passed as itself
+    while games_[1].sims < games_[1].target:
+        rounds.run(games_, net)
+    assert [g.sims for g in games_] == [9, 9, 9]  # 1 (the root alone), then 4 and 4
+    sims = [int(g.search.tree[T_N][0]) for g in games_]
+    with pytest.raises(ValueError, match="wants no more simulations"):
+        rounds.run(games_, net)
+    assert [int(g.search.tree[T_N][0]) for g in games_] == sims
+    for g in games_:
+        assert mcts.check_tree(g.search.tree) == 0  # nothing selected, no virtual loss
+
+
 def test_search_rounds_refuse_searches_with_other_selection_settings():
     st = _round_positions()[0]
     g1 = _RoundGame(st, 1, 8)
