@@ -36,12 +36,21 @@ priors, and where its new children will go. That took about a third off both in 
 Tree
 ----
 A tree is a tuple of preallocated parallel arrays indexed by node id (``new_tree``). Node 0 is
-always the root: moving the root (``reroot_in_place``) moves the kept subtree to the front of
-the same arrays (``reroot``: onto a copy). -1 means "none". The children of a node are
-contiguous: ``first[i] .. first[i] + nchild[i] - 1``.
+always the root. -1 means "none". The children of a node are contiguous:
+``first[i] .. first[i] + nchild[i] - 1``, and every node's id is larger than its parent's.
+
+Moving the root to a node one or more moves down (tree reuse between searches) is
+``promote_root``: the node's own record moves to id 0, and the nodes that are no longer under
+the root are cut off where they hang from the old path, their parent set to ``DEAD``; the
+kept subtree stays where it is. A move costs a few hundred writes that way, where moving the
+kept subtree to the front (``reroot_in_place``) read the whole tree and copied a few thousand
+nodes, 50-130 µs a move in self-play. The cut-off nodes keep their ids until the tree runs
+out of room; then ``reroot_in_place(tree, 0)`` compacts it, moving the root's subtree to the
+front (``tmeta[T_STALE]`` says whether there is anything to drop). ``reroot`` does the same
+onto a copy.
 
     move    int16[cap]    move from the parent to this node: padded point or PASS
-    parent  int32[cap]    parent id, -1 at the root
+    parent  int32[cap]    parent id, -1 at the root, DEAD at the top of a cut-off subtree
     first   int32[cap]    first child id, -1 while the node is a leaf
     nchild  int16[cap]    number of children
     prior   float32[cap]  policy prior P of this node's move at the parent
@@ -140,6 +149,9 @@ T_META = 13
 T_COUNT = 0  # nodes in use (ids 0 .. count-1)
 T_REFUSED = 1  # expansions refused because the tree was full
 T_COLLISIONS = 2  # leaves given up by select_leaves because they were already in flight
+T_STALE = 3  # 1 when nodes outside the root's subtree may be in use (promote_root)
+
+DEAD = -2  # parent of a node cut off from the tree by promote_root (its subtree goes with it)
 
 # flag bits
 F_TERMINAL = 1  # the position after this move ends the game (two passes in a row)
@@ -288,16 +300,79 @@ def reroot(tree, node):
 def reroot_in_place(tree, node):
     """Make the subtree of ``node`` the whole of ``tree``, with ``node`` as root 0. Its nodes
     move to the front in id order; visit counts and statistics are kept, everything outside
-    the subtree is dropped. Two passes read the tree front to back, since a node's descendants
-    all have larger ids than it. The first numbers the subtree's nodes; the second moves each
-    one down to its number, which never passes a node not yet read. Children stay
-    contiguous and in their order. The search keeps one tree, and the front it writes to
-    (the old root's children, searched every simulation) is the part most likely in cache."""
+    the subtree is dropped (with ``node`` 0: what ``promote_root`` cut off, a compaction).
+    Two passes read the tree front to back, since a node's descendants all have larger ids
+    than it. The first numbers the subtree's nodes; the second moves each one down to its
+    number, which never passes a node not yet read. Children stay contiguous and in their
+    order."""
     move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
     used = tmeta[T_COUNT]
     new_id = np.empty(used - node, dtype=np.int32)  # new id of node + i; -1 outside the subtree
     _reroot_core(move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta,
                  node, new_id)
+
+
+@njit(cache=True)
+def promote_root(tree, node):
+    """Make ``node`` the root, in place, without moving its subtree (module docstring, Tree):
+    its record moves to id 0 and its children hang from 0; every other child of each node on
+    the path from the old root down to it is cut off (parent ``DEAD``), and so are the path's
+    nodes themselves (no children left). The search counters of ``tmeta`` start again at 0."""
+    move, parent, first, nchild, prior, flags, n, nv, wv, nr, wr, ws, vl, tmeta = tree
+    if node == 0:
+        return
+    x = node
+    while x != 0:
+        a = parent[x]
+        f = first[a]
+        for j in range(f, f + nchild[a]):
+            if j != x:
+                parent[j] = DEAD
+        if x != node:  # a node of the path: nothing of it stays
+            parent[x] = DEAD
+            first[x] = -1
+            nchild[x] = 0
+        x = a
+    move[0] = move[node]
+    parent[0] = -1
+    first[0] = first[node]
+    nchild[0] = nchild[node]
+    prior[0] = prior[node]
+    flags[0] = flags[node]
+    n[0] = n[node]
+    nv[0] = nv[node]
+    wv[0] = wv[node]
+    nr[0] = nr[node]
+    wr[0] = wr[node]
+    ws[0] = ws[node]
+    vl[0] = vl[node]
+    f = first[0]
+    for j in range(f, f + nchild[0]):
+        parent[j] = 0
+    parent[node] = DEAD
+    first[node] = -1
+    nchild[node] = 0
+    count = tmeta[T_COUNT]
+    for i in range(tmeta.shape[0]):
+        tmeta[i] = 0
+    tmeta[T_COUNT] = count
+    tmeta[T_STALE] = 1
+
+
+@njit(cache=True)
+def live_nodes(tree, out):
+    """out[i] = whether node i is in the root's subtree, for the ids in use (bool[>= count]);
+    returns how many are. With nothing cut off (``tmeta[T_STALE]`` 0) that is all of them."""
+    parent = tree[T_PARENT]
+    used = tree[T_META][T_COUNT]
+    out[0] = True
+    k = 1
+    for i in range(1, used):
+        p = parent[i]
+        out[i] = p >= 0 and out[p]
+        if out[i]:
+            k += 1
+    return k
 
 
 @njit(cache=True, _nrt=False)

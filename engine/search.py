@@ -52,7 +52,7 @@ from engine.board import (BLACK, PASS, RESIGN, M_KO, M_KO_COLOR, M_TOMOVE, copy_
                           is_eye, new_board)
 from engine.config import check
 from engine.mcts import (F_DISABLED, F_TERMINAL, T_COUNT, T_FIRST, T_FLAGS, T_META, T_MOVE,
-                         T_N, T_NCHILD, T_NR, T_PRIOR, T_REFUSED, T_VL, T_WS)
+                         T_N, T_NCHILD, T_NR, T_PRIOR, T_REFUSED, T_STALE, T_VL, T_WS)
 from engine.player import Budget, MoveInfo, Player, RandomPlayer
 from engine.playout import MODE_HEURISTIC, MODE_PATTERN, MODES, default_pattern_weights
 from engine.rng import new_rng
@@ -383,8 +383,20 @@ class Search:
         if node is None:
             cfg = self.config
             self.tree = mcts.new_tree(min(cfg.initial_tree_nodes, cfg.max_tree_nodes))
-        elif node != 0:
-            mcts.reroot_in_place(self.tree, node)  # the kept subtree, root 0, in the same arrays
+        else:
+            if node != 0:
+                mcts.promote_root(self.tree, node)  # the kept subtree, root 0, where it is
+            tree = self.tree
+            cap = len(tree[T_MOVE])
+            if tree[T_META][T_STALE] and 4 * tree[T_META][T_COUNT] > 3 * cap:
+                # three quarters full: drop what earlier moves cut off, before the search
+                # (node ids change here only, never while a search runs), and double the
+                # tree while what is kept fills more than a quarter of it, so that several
+                # moves go by before the next compaction, which reads and moves it all
+                mcts.reroot_in_place(tree, 0)
+                cap_max = self.config.max_tree_nodes
+                if 4 * tree[T_META][T_COUNT] > cap and cap < cap_max:
+                    self.tree = mcts.grow_tree(tree, min(cap_max, 2 * cap))
         if self.root_board is not None and len(self.root_board[0]) == len(state.board[0]):
             copy_into(self.root_board, state.board)  # no new arrays for the batched loops to learn
         else:
@@ -444,7 +456,8 @@ class Search:
 
     # -- simulations ------------------------------------------------------------------------
     def ensure_room(self, k):
-        """Grow the tree (a new ``self.tree``) if expanding ``k`` more leaves might not fit."""
+        """Grow the tree (a new ``self.tree``) if expanding ``k`` more leaves might not fit.
+        Node ids stay as they are (an evaluator may hold some during a search)."""
         cfg = self.config
         cap = self.tree[T_MOVE].shape[0]
         used = int(self.tree[T_META][T_COUNT])

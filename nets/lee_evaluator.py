@@ -315,7 +315,12 @@ class AsyncLeeEvaluator:
             priors, _ = self._answer_now(tree, [0])
             mcts.set_child_priors(tree, np.zeros(1, dtype=np.int64), priors, 1, self.nets.n)
         used = int(tree[mcts.T_META][mcts.T_COUNT])
-        stale = np.flatnonzero((first[:used] >= 0) & ((flags[:used] & mcts.F_NET_PRIOR) == 0))
+        pending = (first[:used] >= 0) & ((flags[:used] & mcts.F_NET_PRIOR) == 0)
+        if tree[mcts.T_META][mcts.T_STALE]:  # only nodes still under the root
+            live = np.empty(used, dtype=bool)
+            mcts.live_nodes(tree, live)
+            pending &= live
+        stale = np.flatnonzero(pending)
         if len(stale):  # kept nodes still on tree-policy priors, most visited first
             stale = stale[np.argsort(-tree[mcts.T_N][stale], kind="stable")]
             with self._cv:

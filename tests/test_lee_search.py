@@ -11,6 +11,7 @@ from engine.board import BLACK, PASS, WHITE, is_eye
 from engine.coords import parse_vertex
 from engine.diagram import state_from_diagram
 from engine.game import GameState
+from engine import mcts
 from engine.mcts import (F_NET_PRIOR, F_TERMINAL, F_VALUE_ASKED, T_COUNT, T_FIRST, T_FLAGS,
                          T_META, T_MOVE, T_N, T_NCHILD, T_NR, T_NV, T_PARENT, T_PRIOR, T_WV,
                          check_tree)
@@ -282,6 +283,41 @@ def test_async_search_backs_up_one_value_per_visited_leaf_and_sets_network_prior
                 (tree[T_MOVE][j] // (n + 2) - 1) * n + tree[T_MOVE][j] % (n + 2) - 1 for j in kids]
         want = row[acts] / row[acts].sum()
         np.testing.assert_allclose(tree[T_PRIOR][kids.start:kids.stop], want, rtol=1e-4)
+
+
+def test_async_search_asks_for_priors_of_kept_nodes_only():
+    """After a move the kept subtree's nodes still on tree-policy priors are queued for the
+    policy network, and none of the nodes the move cut off (they stay in the arrays)."""
+    from collections import deque
+    n = 5
+    state = GameState(n, komi=0.5)
+    value = GatedValue(n, v=0.5)  # the worker waits: the expanded nodes keep cheap priors
+    s, ev, _ = async_search(n, value, settle=False)
+    s.prepare(state, state.to_move)
+    s.run(visits=150)
+    j = s.ranked()[0]
+    state.play(state.to_move, int(s.tree[T_MOVE][j]))
+    queued = []
+
+    class Recording(deque):
+        def append(self, nodes):
+            queued.append(np.array(nodes))
+            super().append(nodes)
+
+    ev._policy_q = Recording()
+    s.prepare(state, state.to_move)  # the tree is kept: j becomes the root
+    tree = s.tree
+    assert tree[T_META][mcts.T_STALE] == 1  # the cut-off nodes are still in the arrays
+    live = np.zeros(int(tree[T_META][T_COUNT]), dtype=bool)
+    kept = mcts.live_nodes(tree, live)
+    assert kept < len(live)
+    cut = np.flatnonzero(~live & (tree[T_FIRST][:len(live)] >= 0)
+                         & ((tree[T_FLAGS][:len(live)] & F_NET_PRIOR) == 0))
+    assert len(cut) > 0  # expanded nodes on cheap priors that the move cut off ...
+    asked = np.concatenate(queued) if queued else np.zeros(0, dtype=np.int64)
+    assert len(asked) > 0 and live[asked].all()  # ... are not asked for, the kept ones are
+    value.gate.set()
+    ev.close()
 
 
 def test_async_search_does_not_wait_for_the_networks_and_drops_late_answers():

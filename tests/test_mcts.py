@@ -394,28 +394,104 @@ def test_reroot_copies_the_subtree_as_a_slow_reference_does():
         assert got[T_N][0] == tree[T_N][j]
 
 
-def test_moving_the_root_move_after_move_keeps_each_subtree():
-    """Each move, prepare moves the played line's subtree to the front of the same tree: what
-    ``reroot`` gives on a copy, root 0, children contiguous and in order."""
+def _same_trees(got, want, skip_root_children=False):
+    """got and want hold the same nodes, ids and all (the first ``count`` of each array);
+    with ``skip_root_children`` the priors and flags of the root's children are not compared
+    (prepare's legality filter rewrites them)."""
+    used = int(want[mcts.T_META][mcts.T_COUNT])
+    assert int(got[mcts.T_META][mcts.T_COUNT]) == used
+    f, m = int(want[T_FIRST][0]), int(want[mcts.T_NCHILD][0])
+    for k, (a, b) in enumerate(zip(got[:-1], want[:-1])):
+        a, b = a[:used], b[:used]
+        if skip_root_children and k in (mcts.T_PRIOR, mcts.T_FLAGS):
+            a, b = np.delete(a, np.s_[f:f + m]), np.delete(b, np.s_[f:f + m])
+        assert np.array_equal(a, b), k
+
+
+def test_promoting_a_node_keeps_its_subtree_where_it_is_and_cuts_off_the_rest():
+    """promote_root moves only the node's record to id 0: compacted afterwards, the tree is
+    what reroot gives, for nodes one and two moves down and twice in a row."""
     st = GameState(7, komi=7.0)
     s = fake_search(value=0.5)
     s.prepare(st, BLACK)
-    for _ in range(4):
+    s.run(visits=600)
+    tree = s.tree
+    used = int(tree[mcts.T_META][mcts.T_COUNT])
+    j = s.ranked()[0]
+    f, m = int(tree[T_FIRST][j]), int(tree[mcts.T_NCHILD][j])
+    grandchild = f + int(np.argmax(tree[T_N][f:f + m]))
+    for line in ([j], [grandchild], [j, grandchild]):
+        got = mcts.reroot(tree, 0)  # a copy to promote on
+        want = mcts.reroot(tree, line[-1])
+        for x in line:  # (the subtree stays where it is: the grandchild keeps its id)
+            mcts.promote_root(got, x)
+        assert int(got[mcts.T_META][mcts.T_COUNT]) == used  # nothing moved but the root
+        assert got[mcts.T_META][mcts.T_STALE] == 1
+        assert mcts.check_tree(got) == 0
+        live = np.zeros(used, dtype=bool)
+        assert mcts.live_nodes(got, live) == int(want[mcts.T_META][mcts.T_COUNT])
+        kids = range(int(got[T_FIRST][0]), int(got[T_FIRST][0]) + int(got[mcts.T_NCHILD][0]))
+        assert all(int(got[mcts.T_PARENT][k]) == 0 and live[k] for k in kids)
+        mcts.reroot_in_place(got, 0)  # compacted: the cut-off nodes are gone
+        assert got[mcts.T_META][mcts.T_STALE] == 0
+        _same_trees(got, want)
+
+
+def test_moving_the_root_move_after_move_keeps_each_subtree():
+    """Each move, prepare makes the played line's node the root of the same tree, leaving
+    its subtree where it is: compacted, it is what ``reroot`` gives on a copy. When the cut-off
+    nodes fill three quarters of the tree, prepare compacts it before the search, and doubles
+    it while the kept nodes fill over a quarter of it."""
+    st = GameState(7, komi=7.0)
+    s = fake_search(value=0.5, initial_tree_nodes=6000)
+    s.prepare(st, BLACK)
+    compacted = 0
+    for _ in range(6):
         s.run(visits=300)
         j = s.ranked()[0]
         want = mcts.reroot(s.tree, j)
         st.play(st.to_move, int(s.tree[T_MOVE][j]))
         before = s.tree
+        full = 4 * int(before[mcts.T_META][mcts.T_COUNT]) > 3 * len(before[T_MOVE])
         assert s.prepare(st, st.to_move) == int(want[T_N][0])
-        assert s.tree is before  # no tree is allocated for a move
-        used = int(want[mcts.T_META][mcts.T_COUNT])
-        assert int(s.tree[mcts.T_META][mcts.T_COUNT]) == used
-        f, m = int(want[T_FIRST][0]), int(want[mcts.T_NCHILD][0])
-        for k, (a, b) in enumerate(zip(s.tree[:-1], want[:-1])):
-            if k in (mcts.T_PRIOR, mcts.T_FLAGS):  # the root's children: prepare's legality filter
-                a, b = np.delete(a[:used], np.s_[f:f + m]), np.delete(b[:used], np.s_[f:f + m])
-            assert np.array_equal(a[:used], b[:used])
+        # no tree is allocated for a move, but when a compaction leaves it over a quarter full
+        assert s.tree is before or (full and len(s.tree[T_MOVE]) == 2 * len(before[T_MOVE]))
         assert mcts.check_tree(s.tree) == 0
+        stale = int(s.tree[mcts.T_META][mcts.T_STALE])
+        assert stale == (0 if full else 1)
+        compacted += full
+        _same_trees(mcts.reroot(s.tree, 0) if stale else s.tree, want, skip_root_children=True)
+    assert compacted >= 1  # the tree filled up at least once ...
+    assert len(s.tree[T_MOVE]) > 6000  # ... and grew too, making room for a few moves
+
+
+def test_prepare_compacts_a_full_tree_and_doubles_it_while_the_kept_part_is_large():
+    st = GameState(7, komi=7.0)
+    s = fake_search(value=0.5)
+    s.prepare(st, BLACK)
+    s.run(visits=300)
+    used = int(s.tree[mcts.T_META][mcts.T_COUNT])
+    s.tree = mcts.grow_tree(s.tree, used + used // 10)  # over three quarters full
+    j = s.ranked()[0]
+    kept = int(mcts.reroot(s.tree, j)[mcts.T_META][mcts.T_COUNT])
+    assert 4 * kept < used  # the played move keeps less than a quarter
+    st.play(BLACK, int(s.tree[T_MOVE][j]))
+    before = s.tree
+    s.prepare(st, WHITE)
+    assert s.tree is before and int(s.tree[mcts.T_META][mcts.T_COUNT]) == kept  # compacted
+    assert s.tree[mcts.T_META][mcts.T_STALE] == 0
+    # nothing cut off but marked so, the same position again: compacting keeps it all, more
+    # than a quarter of the tree, so the tree doubles
+    s.run(visits=300)
+    used = int(s.tree[mcts.T_META][mcts.T_COUNT])
+    s.tree = mcts.grow_tree(s.tree, used + used // 10)
+    s.tree[mcts.T_META][mcts.T_STALE] = 1
+    shape = (T_MOVE, mcts.T_PARENT, T_FIRST, mcts.T_NCHILD, T_N, mcts.T_NV, mcts.T_WV)
+    want = [s.tree[k][:used].copy() for k in shape]
+    s.prepare(st, WHITE)
+    assert len(s.tree[T_MOVE]) == 2 * (used + used // 10)
+    assert all(np.array_equal(s.tree[k][:used], w) for k, w in zip(shape, want))
+    assert mcts.check_tree(s.tree) == 0
 
 
 def test_a_full_tree_refuses_expansions_and_keeps_searching():
