@@ -247,6 +247,16 @@ def new_tree(cap):
     return tree
 
 
+@njit(cache=True)
+def clear_tree(tree):
+    """Empty ``tree`` in place, keeping its arrays: one unexpanded root, as from ``new_tree``."""
+    tmeta = tree[T_META]
+    for i in range(tmeta.shape[0]):
+        tmeta[i] = 0
+    _init_node(tree, 0, -1, PASS, 1.0)
+    tmeta[T_COUNT] = 1
+
+
 @njit(cache=True, inline="always")
 def _init_node(tree, i, par, mv, pr):
     tree[T_MOVE][i] = mv

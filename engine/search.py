@@ -381,8 +381,11 @@ class Search:
         self._noise = bool(noise)
         node = self._reuse(state, color)
         if node is None:
-            cfg = self.config
-            self.tree = mcts.new_tree(min(cfg.initial_tree_nodes, cfg.max_tree_nodes))
+            if self.tree is not None:
+                mcts.clear_tree(self.tree)  # its arrays, grown as they are, serve again
+            else:
+                cfg = self.config
+                self.tree = mcts.new_tree(min(cfg.initial_tree_nodes, cfg.max_tree_nodes))
         else:
             if node != 0:
                 mcts.promote_root(self.tree, node)  # the kept subtree, root 0, where it is
@@ -427,6 +430,13 @@ class Search:
         if self.tree[T_FIRST][0] >= 0:
             self.setup_root()
         return int(self.tree[T_N][0])
+
+    def give_tree(self, tree):
+        """Let this search use the arrays of ``tree`` (a finished search's, no longer used)
+        for its next search: that one starts afresh in them rather than allocating a tree
+        and growing it. A batched loop passes each finished game's tree to the next game."""
+        self.tree = tree
+        self.root_state = None  # nothing in it to reuse
 
     def _root_children(self):
         f = int(self.tree[T_FIRST][0])

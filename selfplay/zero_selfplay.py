@@ -86,6 +86,7 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -537,9 +538,15 @@ class SelfPlay:
         self._stop = threading.Event()  # set when a lane fails or on Ctrl-C: every lane stops
         self._to_write = None  # finished games for the writer thread (a queue, during run)
         self._write_error = None  # the first failed write's exception
+        self._spare_trees = deque()  # trees of finished games, for the next ones (all lanes)
 
     def _new_game(self, index):
         g = _Game(self.cfg, index)
+        try:
+            # a finished game's tree, already grown to a search's size and paged in
+            g.search.give_tree(self._spare_trees.pop())
+        except IndexError:
+            pass
         self._prepare(g)
         return g
 
@@ -587,7 +594,9 @@ class SelfPlay:
         return False
 
     def _finish(self, g):
-        """g is over: to the writer thread (``_write_games``)."""
+        """g is over: to the writer thread (``_write_games``), its tree to the next game."""
+        self._spare_trees.append(g.search.tree)
+        g.search = None
         self._to_write.put(g)
 
     def _write_games(self, done):

@@ -494,6 +494,34 @@ def test_prepare_compacts_a_full_tree_and_doubles_it_while_the_kept_part_is_larg
     assert mcts.check_tree(s.tree) == 0
 
 
+def test_a_search_that_starts_afresh_reuses_the_arrays_and_searches_as_a_new_tree():
+    st = GameState(7, komi=7.0)
+    s = fake_search(value=0.5)
+    s.prepare(st, BLACK)
+    s.run(visits=400)
+    arrays = s.tree
+    other = state_from_diagram("""
+        . . . . . . .
+        . . . . . . .
+        . . X . O . .
+        . . . . . . .
+        . . . . . . .
+        . . . . . . .
+        . . . . . . .
+    """, to_move=BLACK, komi=7.0)
+    assert s.prepare(other, BLACK) == 0  # nothing to reuse ...
+    assert s.tree is arrays  # ... in the same arrays
+    s.run(visits=150)
+    fresh = fake_search(value=0.5)
+    fresh.prepare(other, BLACK)
+    fresh.run(visits=150)
+    _same_trees(s.tree, fresh.tree)
+    given = fake_search(value=0.5)  # a tree handed over from another search
+    given.give_tree(arrays)
+    given.prepare(st, BLACK)
+    assert given.tree is arrays and int(given.tree[T_N][0]) == 0
+
+
 def test_a_full_tree_refuses_expansions_and_keeps_searching():
     s = fake_search(max_tree_nodes=724, initial_tree_nodes=50)
     s.prepare(GameState(5), BLACK)

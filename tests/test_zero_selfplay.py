@@ -133,6 +133,24 @@ def test_same_seed_same_games_other_seed_other_games(tmp_path):
     assert [s.moves for _, s in a] != [s.moves for _, s in c_]
 
 
+def test_a_finished_games_tree_serves_the_next_game(tmp_path, monkeypatch):
+    """Trees are allocated once per game in progress, not per game: each finished game's tree
+    (grown and paged in) goes to the next game, and the games stay the seed's games."""
+    made = []
+    new_tree = mcts.new_tree
+    monkeypatch.setattr(mcts, "new_tree", lambda cap: made.append(cap) or new_tree(cap))
+    for name in ("a", "b"):
+        run_selfplay(tiny_net(), cfg(parallel_games=2, seed=4, name_prefix="g"),
+                     tmp_path / name, 5)
+    assert len(made) == 2 * 2  # two games at once, in each of the two runs
+    a, b = games(tmp_path / "a"), games(tmp_path / "b")
+    assert len(a) == 5
+    for (da, sa), (db, sb) in zip(a, b):
+        assert sa.moves == sb.moves
+        for k in da.files:
+            assert np.array_equal(da[k], db[k]), k
+
+
 def test_network_sees_the_leaves_of_all_games_at_once(tmp_path):
     net = BlackLosesNet()
     c = cfg(parallel_games=6, leaf_batch=4, visits=16, max_moves=8)
