@@ -472,8 +472,11 @@ def situation_hash(b):
 @njit(cache=True)
 def is_eyeish(b, p, c):
     """All four neighbours are c or off-board."""
-    color = b[0]
-    w = b[8][M_W]
+    return _eyeish(b[0], b[8][M_W], p, c)
+
+
+@njit(cache=True, inline="always")
+def _eyeish(color, w, p, c):
     for q in (p - w, p - 1, p + 1, p + w):
         cq = color[q]
         if cq != c and cq != OFF:
@@ -752,6 +755,30 @@ def _legal_screened(color, nxt, head, libs, empt, meta, c, buckets, out, cand, h
             hashes[m] = h
             m += 1
     return k, m
+
+
+@njit(cache=True)
+def legal_flags_screened(b, c, buckets, screen, flags, out, cand, hashes):
+    """``legal_moves_screened`` (``screen`` False: no superko screen, m is 0) that also sets
+    flags[p] True at each legal point p and False at every other point (bool[>= (N+2)^2]).
+    Returns (k, m, i): i is the index in out[:k] of the first legal point that is not an own
+    eye of c (``is_eye``), k when every one is."""
+    color, nxt, head, libs, csize, empt, eidx, mark, meta = b
+    for q in range(color.shape[0]):
+        flags[q] = False
+    if screen:
+        k, m = _legal_screened(color, nxt, head, libs, empt, meta, c, buckets, out, cand,
+                               hashes)
+    else:
+        k, m = _legal_points(color, head, libs, empt, meta, c, out), 0
+    w = meta[M_W]
+    first_open = k
+    for i in range(k):
+        p = out[i]
+        flags[p] = True
+        if first_open == k and not (_eyeish(color, w, p, c) and _diagonals_hold(color, w, p, c)):
+            first_open = i
+    return k, m, first_open
 
 
 @njit(cache=True, inline="always")

@@ -184,6 +184,32 @@ class GameState:
             rep[i] = ((h, side) if self.ko_rule == "situational" else h) in seen
         return out[:k], rep[:k]
 
+    def legal_flags(self, color, flags):
+        """flags[p] = whether ``color`` may play the padded point p under this game's ko rule
+        (bool[>= (N+2)^2]; every entry up to (N+2)^2 is written, none after). Returns True
+        when every legal point fills an own eye (``is_eye``), or there is none: the test of
+        a pass that loses nothing. One jitted scan; only the few moves whose position's
+        bucket is not empty are looked up in the superko set (``_legal_and_repeats``)."""
+        ww = len(self.board[0])
+        out = np.empty(ww, dtype=np.int32)
+        cand = np.empty(ww, dtype=np.int32)
+        hashes = np.empty(ww, dtype=np.int64)
+        screen = self.ko_rule != "simple"
+        k, m, first_open = fb.legal_flags_screened(self.board, color, self._buckets, screen,
+                                                   flags, out, cand, hashes)
+        if m == 0:
+            return first_open == k
+        seen = self._seen_set
+        side = 3 - color
+        repeats = False
+        for i, h in zip(cand[:m].tolist(), hashes[:m].tolist()):
+            if ((h, side) if self.ko_rule == "situational" else h) in seen:
+                flags[out[i]] = False
+                repeats = True
+        if not repeats:
+            return first_open == k
+        return all(fb.is_eye(self.board, p, color) for p in out[:k].tolist() if flags[p])
+
     def legal_points(self, color=None):
         """All legal board points (no pass) for ``color`` under this game's ko rule."""
         return self.legal_array(color).tolist()

@@ -338,6 +338,7 @@ class Search:
         self._clean_priors = None  # root priors before noise
         self._noise = True  # add root noise in this search (prepare's ``noise``)
         self._pass_ok = True  # the root may pass in this search (prepare's ``forbid_losing_pass``)
+        self._legal = None  # bool by padded point, the last entry PASS: the root's legal moves
         self._root_pending = False  # the batch in flight expands the root (step-wise driving)
 
     # -- root -----------------------------------------------------------------------------
@@ -416,14 +417,12 @@ class Search:
         self.batch.tree = self.tree
         self.batch.root_state = self.root_state
         self.tree[T_FLAGS][0] &= ~np.uint8(F_TERMINAL)
-        legal = state.legal_array(color)
-        self._legal = np.zeros(len(state.board[0]) + 1, dtype=bool)  # by padded point; last: PASS
-        self._legal[legal] = True
-        # (the eye test first: it stops at the first point that is no eye, where scoring the
-        # position costs a flood fill every move)
-        self._pass_ok = (not forbid_losing_pass
-                         or all(is_eye(state.board, p, color) for p in legal.tolist())
-                         or _tt_wins(state, color))
+        ww = len(state.board[0])
+        if self._legal is None or len(self._legal) != ww + 1:
+            self._legal = np.zeros(ww + 1, dtype=bool)  # by padded point; the last: PASS
+        all_eyes = state.legal_flags(color, self._legal)
+        # (the eye test first: scoring the position costs a flood fill)
+        self._pass_ok = not forbid_losing_pass or all_eyes or _tt_wins(state, color)
         self._legal[PASS] = self._pass_ok
         if hasattr(self.evaluator, "start_search"):
             self.evaluator.start_search(self.batch, want_ownership)

@@ -10,8 +10,9 @@ On every move of every game:
 
 - ``engine.reference.check_consistency``: chains, liberties, sizes, hash, empty list;
 - the stones equal the oracle's position, and equal positions always have equal hashes;
-- the fast board's ``legal_moves`` (simple ko), ``GameState.legal_points`` and
-  ``GameState.legal_mask`` (the game's ko rule) equal the oracle's legal points;
+- the fast board's ``legal_moves`` (simple ko), ``GameState.legal_points``,
+  ``GameState.legal_mask`` and ``GameState.legal_flags`` (the game's ko rule) equal the
+  oracle's legal points, and ``legal_flags`` tells whether they all fill an own eye;
 - ``hash_after`` of every move legal under simple ko equals the Zobrist hash of the
   oracle's position after that move, summed up from the grid;
 - ``libs_after`` equals the oracle's liberty count for every empty point, and the chain's
@@ -184,6 +185,11 @@ def play_and_check(n, seed, ko_rule, stats, fill_eyes=False, move_limit=None, un
         assert {index(n, p) for p in g.legal_points(c)} == legal, where()
         mask = g.legal_mask(c)
         assert mask[-1] and set(np.flatnonzero(mask[:-1]).tolist()) == legal, where()
+        flags = np.ones(len(g.board[0]) + 1, dtype=bool)  # the last entry is not written
+        all_eyes = g.legal_flags(c, flags)
+        assert flags[-1] and {index(n, int(p)) for p in np.flatnonzero(flags[:-1])} == legal
+        assert all_eyes == all(fb.is_eye(g.board, points[i], c) for i in legal), where()
+        stats["all_eyes"] += all_eyes
         for i in simple:
             assert fb.hash_after(g.board, points[i], c) == grid_hash(keys, out[i][0]), where()
         stats["superko_bans"] += len(simple - legal)
@@ -241,7 +247,7 @@ SIZES = [(2, 60, 60), (3, 60, 150), (5, 30, None), (9, 8, None)]
 
 
 def new_stats():
-    return dict(moves=0, captures=0, superko_bans=0, illegal_tries=0)
+    return dict(moves=0, captures=0, superko_bans=0, illegal_tries=0, all_eyes=0)
 
 
 @pytest.mark.parametrize("n,games,limit", SIZES, ids=[f"{n}x{n}" for n, _, _ in SIZES])
@@ -254,7 +260,7 @@ def test_random_games_match_the_oracle(n, games, limit):
     # the games must have exercised what they check
     assert stats["captures"] > 0 and stats["illegal_tries"] > 0
     if n <= 5:
-        assert stats["superko_bans"] > 0
+        assert stats["superko_bans"] > 0 and stats["all_eyes"] > 0
 
 
 @pytest.mark.parametrize("k,ko_rule", [(0, "positional"), (1, "simple")])
