@@ -621,6 +621,21 @@ def root_visit_policy(tree, size, out):
             out[a] = out[a] / total
 
 
+@njit(cache=True)
+def root_results(tree, lam, size, ranked, policy):
+    """What a finished search tells in one call: ``ranked_children`` of the root into
+    ``ranked`` (its count is returned first), the root's value for its player to move
+    (0.5 before any sample), the best-ranked child's Q (-1 without one) and, when
+    ``policy`` has entries, ``root_visit_policy(tree, size, policy)``."""
+    count = ranked_children(tree, 0, lam, ranked)
+    q = node_q(tree, 0, lam)
+    root_value = flip(q) if q >= 0.0 else 0.5
+    best = node_q(tree, ranked[0], lam) if count > 0 else -1.0
+    if policy.shape[0] > 0:
+        root_visit_policy(tree, size, policy)
+    return count, root_value, best
+
+
 @njit(cache=True, inline="always")
 def flip(v):
     """The same value from the other player's view. The only place perspective changes."""

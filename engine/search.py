@@ -318,6 +318,9 @@ class DirichletNoise:
         return self._block, start
 
 
+_NO_POLICY = np.zeros(0, dtype=np.float32)  # root_results: no visit policy wanted
+
+
 class Search:
     """One search tree over the positions of one game, reused from move to move."""
 
@@ -339,6 +342,7 @@ class Search:
         self._noise = True  # add root noise in this search (prepare's ``noise``)
         self._pass_ok = True  # the root may pass in this search (prepare's ``forbid_losing_pass``)
         self._legal = None  # bool by padded point, the last entry PASS: the root's legal moves
+        self._ranked = None  # int64[N*N+1]: the ids root_results ranks into
         self._root_pending = False  # the batch in flight expands the root (step-wise driving)
 
     # -- root -----------------------------------------------------------------------------
@@ -618,6 +622,18 @@ class Search:
         """Winrate of the player to move at the root, from all simulations so far."""
         q = self.q(0)
         return float(mcts.flip(q)) if q >= 0 else 0.5
+
+    def results(self, policy=None):
+        """(``ranked()``, the value a resignation reads: the larger of ``root_value()`` and
+        the best move's ``q``, for the player to move) in one jitted call; ``policy``
+        (float32[N*N+1]), when given, gets the root's visit distribution over actions
+        (``mcts.root_visit_policy``)."""
+        n = self.batch.n
+        if self._ranked is None or len(self._ranked) != n * n + 1:
+            self._ranked = np.empty(n * n + 1, dtype=np.int64)  # room for every root child
+        count, value, best = mcts.root_results(self.tree, self.config.lam, n, self._ranked,
+                                               _NO_POLICY if policy is None else policy)
+        return self._ranked[:count].tolist(), max(value, best)
 
     def ranked(self):
         """Enabled root children with visits, best first (visits, then winrate)."""

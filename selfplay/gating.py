@@ -195,9 +195,9 @@ def gate(candidate_ckpt, best_ckpt, games=400, threshold=0.55, visits=200, board
         s, state = g.search, g.state
         s.end_search()
         color = state.to_move
-        ranked = s.ranked()
+        ranked, value = s.results()
         if cfg.resign_threshold > 0 and ranked:
-            if max(s.root_value(), s.q(ranked[0])) < cfg.resign_threshold:
+            if value < cfg.resign_threshold:
                 g.resigned = color
                 return True
         greedy = len(state.history) >= cfg.temperature_moves

@@ -470,13 +470,6 @@ class _Game:
         self.stack_moves = -1  # moves played before the current root
 
 
-def _root_policy(search, n):
-    """Visit distribution over actions of the root's enabled children (float32[N*N+1])."""
-    pi = np.empty(n * n + 1, dtype=np.float32)
-    mcts.root_visit_policy(search.tree, n, pi)
-    return pi
-
-
 def _canonical_planes(stacks, to_move, n):
     """uint8[T, 17, N, N] input planes of the history stacks int8[T, 8, (N+2)^2], ``to_move[i]``
     to play in stack i."""
@@ -568,8 +561,8 @@ class SelfPlay:
         s, state = g.search, g.state
         s.end_search()
         color = state.to_move
-        ranked = s.ranked()
-        v = max(s.root_value(), s.q(ranked[0])) if ranked else s.root_value()
+        pi = np.empty(n * n + 1, dtype=np.float32)  # the visit policy, a training target
+        ranked, v = s.results(pi)
         if cfg.resign_threshold > 0 and ranked:
             if v < cfg.resign_threshold:
                 if not g.no_resign:
@@ -578,7 +571,7 @@ class SelfPlay:
                 if not g.would_resign:
                     g.would_resign = color
         g.stacks.append(g.root_stack)  # the root is this position; a new array each search
-        g.policy.append(_root_policy(s, n))
+        g.policy.append(pi)
         g.to_move.append(color)
         g.full.append(g.is_full)
         g.values.append(v)

@@ -522,6 +522,23 @@ def test_a_search_that_starts_afresh_reuses_the_arrays_and_searches_as_a_new_tre
     assert given.tree is arrays and int(given.tree[T_N][0]) == 0
 
 
+def test_results_tell_what_ranked_root_value_q_and_the_visit_policy_tell():
+    st = GameState(7, komi=7.0)
+    s = fake_search(value=0.3, rollout=0.6, lam=0.5)
+    s.prepare(st, BLACK)
+    empty = np.full(50, -1.0, dtype=np.float32)
+    assert s.results(empty) == ([], 0.5) and np.all(empty == 0.0)  # nothing searched yet
+    s.run(visits=300)
+    pi = np.zeros(50, dtype=np.float32)
+    ranked, value = s.results(pi)
+    assert ranked == s.ranked() and len(ranked) > 1
+    assert value == max(s.root_value(), s.q(ranked[0]))
+    want = np.zeros(50, dtype=np.float32)
+    mcts.root_visit_policy(s.tree, 7, want)
+    assert np.array_equal(pi, want) and pi.sum() == pytest.approx(1.0)
+    assert s.results() == (ranked, value)
+
+
 def test_a_full_tree_refuses_expansions_and_keeps_searching():
     s = fake_search(max_tree_nodes=724, initial_tree_nodes=50)
     s.prepare(GameState(5), BLACK)
