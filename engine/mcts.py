@@ -348,7 +348,7 @@ def promote_root(tree, node):
     first[0] = first[node]
     nchild[0] = nchild[node]
     prior[0] = prior[node]
-    flags[0] = flags[node]
+    flags[0] = flags[node] & ~np.uint8(F_TERMINAL)  # the search goes on from a root
     n[0] = n[node]
     nv[0] = nv[node]
     wv[0] = wv[node]

@@ -51,7 +51,7 @@ from engine import mcts
 from engine.board import (BLACK, PASS, RESIGN, M_KO, M_KO_COLOR, M_TOMOVE, copy_board, copy_into,
                           is_eye, new_board)
 from engine.config import check
-from engine.mcts import (F_DISABLED, F_TERMINAL, T_COUNT, T_FIRST, T_FLAGS, T_META, T_MOVE,
+from engine.mcts import (F_DISABLED, T_COUNT, T_FIRST, T_FLAGS, T_META, T_MOVE,
                          T_N, T_NCHILD, T_NR, T_PRIOR, T_REFUSED, T_STALE, T_VL, T_WS)
 from engine.player import Budget, MoveInfo, Player, RandomPlayer
 from engine.playout import MODE_HEURISTIC, MODE_PATTERN, MODES, default_pattern_weights
@@ -420,7 +420,6 @@ class Search:
         self._batch_for(state)
         self.batch.tree = self.tree
         self.batch.root_state = self.root_state
-        self.tree[T_FLAGS][0] &= ~np.uint8(F_TERMINAL)
         ww = len(state.board[0])
         if self._legal is None or len(self._legal) != ww + 1:
             self._legal = np.zeros(ww + 1, dtype=bool)  # by padded point; the last: PASS

@@ -270,6 +270,12 @@ def test_two_passes_are_scored_exactly(komi, black_wins):
     assert s.tree[T_N][j] > 0
     # the evaluator says 0.5 everywhere; the terminal node knows better
     assert s.q(j) == (1.0 if black_wins else 0.0)
+    # played (a GUI may go on after two passes), the kept node is a root, never terminal
+    st.play(BLACK, PASS)
+    assert s.prepare(st, WHITE) == int(s.tree[T_N][j]) > 0
+    assert not s.tree[T_FLAGS][0] & F_TERMINAL
+    s.run(visits=20)
+    assert s.tree[T_FIRST][0] >= 0 and mcts.check_tree(s.tree) == 0
 
 
 # As AREA but C5 is dame: black 13, white 11, and C5 is worth a point to black.
