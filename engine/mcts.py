@@ -19,6 +19,7 @@ per-leaf loops in cores compiled without the runtime's reference counting (``_se
 helper, even an inlined one, and each row view costs an atomic increment and decrement, which
 took 40% of the selection and a third of the backup, and on a batch shared by two threads
 serialised them.
+
 The batched kernels take many searches at once. A typed list of trees handed out each tree
 with one such count per array, 23 per search for its tree and root board, which came to 40 µs
 of a round's selection and 25 µs of its backup with 32 searches. They rebuild each search's
@@ -1071,16 +1072,29 @@ TREE_COLS = 15  # a tree's row in a tree table: its 13 node arrays and tmeta, th
 BOARD_COLS = 9  # a root board's row in a board table: its 9 arrays
 
 
+_TREE_DTYPES = _PER_NODE_DTYPES + (np.int64,)  # as _tree_at reads them
+_BOARD_DTYPES = (np.int8,) + (np.int32,) * 7 + (np.int64,)  # as _board_at reads them
+
+
+def _addresses(arrays, dtypes, what):
+    """The data addresses of ``arrays``, after checking that each is contiguous and of the
+    dtype the kernels will read it as."""
+    if len(arrays) != len(dtypes) or any(
+            a.dtype != d or not a.flags.c_contiguous for a, d in zip(arrays, dtypes)):
+        raise TypeError(f"not a {what} of the engine's layout")
+    return [a.ctypes.data for a in arrays]
+
+
 def table_tree(table, g, tree):
     """Row g of a tree table (int64[searches, TREE_COLS]) for ``tree``. The table holds bare
     addresses: the caller keeps ``tree`` alive while the table is used with it."""
-    table[g, :TREE_COLS - 1] = [a.ctypes.data for a in tree]
+    table[g, :TREE_COLS - 1] = _addresses(tree, _TREE_DTYPES, "tree")
     table[g, TREE_COLS - 1] = tree[T_MOVE].shape[0]
 
 
 def table_board(table, g, board):
     """Row g of a board table (int64[searches, BOARD_COLS]) for ``board``; as ``table_tree``."""
-    table[g, :] = [a.ctypes.data for a in board]
+    table[g, :] = _addresses(board, _BOARD_DTYPES, "board")
 
 
 @intrinsic

@@ -271,8 +271,8 @@ class SearchRounds:
     threads (the kernels release the GIL) while the network's own threads wait. What the
     games want of the round is read from their trees in one jitted call as well
     (``engine.mcts.round_wants``). The trees of the round's searches must share their
-    selection settings (``_selection_key``). The results do not depend on ``threads``: each game's tree
-    work is its own, and the symmetry draws happen in one thread in row order."""
+    selection settings (``_selection_key``). The results do not depend on ``threads``: each
+    game's tree work is its own, and the symmetry draws happen in one thread in row order."""
 
     def __init__(self, board_size, leaf_batch, threads=1):
         self.n = int(board_size)

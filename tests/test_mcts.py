@@ -545,6 +545,20 @@ def test_results_tell_what_ranked_root_value_q_and_the_visit_policy_tell():
     assert s.results() == (ranked, value)
 
 
+def test_tables_take_only_arrays_of_the_layout_the_kernels_read():
+    tree, board = mcts.new_tree(10), GameState(5).board
+    table = np.zeros((2, mcts.TREE_COLS), dtype=np.int64)
+    mcts.table_tree(table, 1, tree)
+    assert table[1, 0] == tree[T_MOVE].ctypes.data and table[1, -1] == 10
+    wrong = tree[:T_N] + (tree[T_N].astype(np.int64),) + tree[T_N + 1:]
+    for bad in (wrong, tree[:-1], tuple(a[::2] for a in tree)):  # dtype, count, strides
+        with pytest.raises(TypeError, match="layout"):
+            mcts.table_tree(table, 0, bad)
+    with pytest.raises(TypeError, match="layout"):
+        mcts.table_board(np.zeros((1, mcts.BOARD_COLS), dtype=np.int64), 0, tree[:9])
+    assert not table[0].any()  # nothing written by a refused row
+
+
 def test_a_full_tree_refuses_expansions_and_keeps_searching():
     s = fake_search(max_tree_nodes=724, initial_tree_nodes=50)
     s.prepare(GameState(5), BLACK)

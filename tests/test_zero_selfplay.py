@@ -643,9 +643,22 @@ def test_forward_replay_in_lanes_fails_rather_than_hangs_when_a_lane_fails(monke
 
 def test_a_failing_lane_stops_the_others_and_leaves_only_complete_games(tmp_path):
     class FailsInLaneOne(BlackLosesNet):
+        """Lane 1 fails at its first pass after the 40th; lane 0, in its next pass if it
+        makes one, waits until lane 1 has ended (whatever the scheduler does meanwhile) and
+        notes how many passes there were then."""
+        failed = None  # passes when lane 1 failed
+        at_end_of_lane_one = None
+
         def forward(self, x):
-            if threading.current_thread().name == "lane-1" and len(self.sizes) >= 40:
+            lane = threading.current_thread().name
+            if lane == "lane-1" and len(self.sizes) >= 40:
+                self.failed = len(self.sizes)
                 raise RuntimeError("device lost")
+            if lane == "lane-0" and self.failed is not None and self.at_end_of_lane_one is None:
+                other = [t for t in threading.enumerate() if t.name == "lane-1"]
+                for t in other:
+                    t.join(30)
+                self.at_end_of_lane_one = len(self.sizes) + 1  # this pass included
             return super().forward(x)
 
     net = FailsInLaneOne()
@@ -653,8 +666,13 @@ def test_a_failing_lane_stops_the_others_and_leaves_only_complete_games(tmp_path
     with pytest.raises(RuntimeError, match="device lost"):
         run_selfplay(net, c, tmp_path, 60, lanes=2)
     assert torch.get_num_threads() == 1
-    # lane 0 stopped within a round of the failure: far from its 30 games of 20 moves
-    assert len(net.sizes) < 60
+    # lane 0 finished the round it was in and stopped (no further pass once lane 1 had
+    # ended, if it made one at all after the failure): far from its 30 games of 20 moves
+    assert net.failed is not None
+    if net.at_end_of_lane_one is None:
+        assert len(net.sizes) <= net.failed + 1  # (a pass of lane 0 running as lane 1 failed)
+    else:
+        assert len(net.sizes) == net.at_end_of_lane_one
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
     done = games(tmp_path)
     assert len(done) < 30
