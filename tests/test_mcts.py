@@ -554,9 +554,12 @@ def test_tables_take_only_arrays_of_the_layout_the_kernels_read():
     for bad in (wrong, tree[:-1], tuple(a[::2] for a in tree)):  # dtype, count, strides
         with pytest.raises(TypeError, match="layout"):
             mcts.table_tree(table, 0, bad)
+    boards = np.zeros((2, mcts.BOARD_COLS), dtype=np.int64)
+    mcts.table_board(boards, 1, board)
+    assert boards[1, 0] == board[0].ctypes.data
     with pytest.raises(TypeError, match="layout"):
-        mcts.table_board(np.zeros((1, mcts.BOARD_COLS), dtype=np.int64), 0, tree[:9])
-    assert not table[0].any()  # nothing written by a refused row
+        mcts.table_board(boards, 0, tree[:9])
+    assert not table[0].any() and not boards[0].any()  # nothing written by a refused row
 
 
 def test_a_full_tree_refuses_expansions_and_keeps_searching():
