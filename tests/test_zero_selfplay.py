@@ -61,6 +61,15 @@ def cfg(**kw):
     return SelfPlayConfig(**base)
 
 
+def assert_same_games(a, b):
+    """Two lists of ``games``: the same games, move for move and array for array."""
+    assert len(a) == len(b)
+    for (da, sa), (db, sb) in zip(a, b):
+        assert sa.moves == sb.moves
+        for k in da.files:
+            assert np.array_equal(da[k], db[k]), k
+
+
 def games(folder):
     names = sorted(f[:-4] for f in os.listdir(folder) if f.endswith(".npz"))
     return [(np.load(os.path.join(folder, n + ".npz")), load_sgf_game(os.path.join(folder, n + ".sgf")))
@@ -126,10 +135,7 @@ def test_same_seed_same_games_other_seed_other_games(tmp_path):
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
         run_selfplay(tiny_net(), cfg(parallel_games=3, seed=seed, name_prefix="g"), tmp_path / name, 3)
     a, b, c_ = games(tmp_path / "a"), games(tmp_path / "b"), games(tmp_path / "c")
-    for (da, sa), (db, sb) in zip(a, b):
-        assert sa.moves == sb.moves
-        for k in da.files:
-            assert np.array_equal(da[k], db[k]), k
+    assert_same_games(a, b)
     assert [s.moves for _, s in a] != [s.moves for _, s in c_]
 
 
@@ -145,10 +151,7 @@ def test_a_finished_games_tree_serves_the_next_game(tmp_path, monkeypatch):
     assert len(made) == 2 * 2  # two games at once, in each of the two runs
     a, b = games(tmp_path / "a"), games(tmp_path / "b")
     assert len(a) == 5
-    for (da, sa), (db, sb) in zip(a, b):
-        assert sa.moves == sb.moves
-        for k in da.files:
-            assert np.array_equal(da[k], db[k]), k
+    assert_same_games(a, b)
 
 
 def test_network_sees_the_leaves_of_all_games_at_once(tmp_path):
@@ -573,10 +576,7 @@ def test_lanes_deal_out_the_games_and_play_the_same_ones_every_time(tmp_path):
                                        if not r["resigned"])
     a, b = games(tmp_path / "a"), games(tmp_path / "b")
     assert len(a) == 5
-    for (da, sa), (db, sb) in zip(a, b):
-        assert sa.moves == sb.moves
-        for k in da.files:
-            assert np.array_equal(da[k], db[k]), k
+    assert_same_games(a, b)
 
 
 def test_network_sees_the_leaves_of_a_lanes_games_at_once(tmp_path):
