@@ -328,8 +328,9 @@ class SearchRounds:
                 f.result()
 
     def run(self, games, net_of):
-        """One round (class docstring). On any exception the leaves selected are released, so
-        every tree stays usable."""
+        """One round (class docstring). Returns the positions in ``games`` of those whose
+        search now has its simulations (``sims >= target``), in order. On any exception the
+        leaves selected are released, so every tree stays usable."""
         m = len(games)
         if m == 0:
             return
@@ -425,12 +426,16 @@ class SearchRounds:
                              False, bt.komi, self.exact)
 
         self._split(backup, m)
-        for g, c in zip(games, counts[:m].tolist()):
+        done = []
+        for i, (g, c) in enumerate(zip(games, counts[:m].tolist())):
             g.sims += c
+            if g.sims >= g.target:
+                done.append(i)
         for i in pending:
             s = games[i].search
             if s.tree[T_FIRST][0] >= 0:
                 s.setup_root()
+        return done
 
 
 # ---------------------------------------------------------------------------------------------
@@ -722,23 +727,27 @@ class SelfPlay:
 def play_lane(rounds, indices, at_once, new_game, move, finish, net_of, stop):
     """The loop of one lane of a batched loop (self-play, gating): games ``new_game(i)`` for i
     in ``indices``, ``at_once`` of them in progress, one ``rounds.run(active, net_of)`` per
-    step. A game whose search is done is handed to ``move(g)`` (True: the game is over), a
-    finished one to ``finish(g)`` and its slot to the next index. Ends when every game is done
+    step. A game whose search is done (``SearchRounds.run`` lists them) is handed to
+    ``move(g)`` (True: the game is over), a finished one to ``finish(g)`` and its slot to the
+    next index. Ends when every game is done
     or ``stop`` is set (between rounds; no new game starts once it is)."""
     todo = iter(indices)
     active = [new_game(i) for _, i in zip(range(at_once), todo)]
     while active and not stop.is_set():
-        rounds.run(active, net_of)
-        nxt = []
-        for g in active:
-            if g.sims < g.target or not move(g):
-                nxt.append(g)
+        gone = False  # a finished game left no successor: its slot goes
+        for i in rounds.run(active, net_of):  # only the games whose search is done
+            g = active[i]
+            if not move(g):
                 continue
             finish(g)
             index = next(todo, None)
             if index is not None and not stop.is_set():
-                nxt.append(new_game(index))
-        active = nxt
+                active[i] = new_game(index)  # the next game takes the slot
+            else:
+                active[i] = None
+                gone = True
+        if gone:
+            active = [g for g in active if g is not None]
 
 
 def run_lanes(lanes, play, stop, cpu=True):

@@ -315,7 +315,8 @@ def test_search_rounds_grow_the_trees_each_search_grows_alone(threads, first_tre
     try:
         while any(g.sims < g.target for g in together):
             active = [g for g in together if g.sims < g.target]
-            rounds.run(active, lambda g: a_net)
+            done = rounds.run(active, lambda g: a_net)
+            assert done == [i for i, g in enumerate(active) if g.sims >= g.target]
             # the same round, the old way: one begin / evaluate / finish per search
             act = [g for g in alone if g.sims < g.target]
             items = []
