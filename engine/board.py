@@ -487,9 +487,13 @@ def _eyeish(color, w, p, c):
 @njit(cache=True)
 def is_eye(b, p, c):
     """Single-point eye of c that playouts must not fill: eyeish and not false by diagonals."""
-    if not is_eyeish(b, p, c):
-        return False
-    return _diagonals_hold(b[0], b[8][M_W], p, c)
+    return _is_eye(b[0], b[8][M_W], p, c)
+
+
+@njit(cache=True, inline="always")
+def _is_eye(color, w, p, c):
+    """``is_eye`` on the board's colours."""
+    return _eyeish(color, w, p, c) and _diagonals_hold(color, w, p, c)
 
 
 @njit(cache=True, inline="always")
@@ -776,7 +780,7 @@ def legal_flags_screened(b, c, buckets, screen, flags, out, cand, hashes):
     for i in range(k):
         p = out[i]
         flags[p] = True
-        if first_open == k and not (_eyeish(color, w, p, c) and _diagonals_hold(color, w, p, c)):
+        if first_open == k and not _is_eye(color, w, p, c):
             first_open = i
     return k, m, first_open
 

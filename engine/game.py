@@ -178,11 +178,18 @@ class GameState:
         cand = np.empty(ww, dtype=np.int32)  # indices into out of the moves the screen let by
         hashes = np.empty(ww, dtype=np.int64)  # their stone hashes
         k, m = fb.legal_moves_screened(self.board, c, self._buckets, out, cand, hashes)
+        for i in self._repeating(cand, hashes, m, c):
+            rep[i] = True
+        return out[:k], rep[:k]
+
+    def _repeating(self, cand, hashes, m, c):
+        """The entries cand[j] (j < m) whose move by c, of stone hash hashes[j], would repeat
+        a position under this game's superko rule (the exact test after the bucket screen)."""
         seen = self._seen_set
         side = 3 - c
-        for i, h in zip(cand[:m].tolist(), hashes[:m].tolist()):
-            rep[i] = ((h, side) if self.ko_rule == "situational" else h) in seen
-        return out[:k], rep[:k]
+        situational = self.ko_rule == "situational"
+        return [i for i, h in zip(cand[:m].tolist(), hashes[:m].tolist())
+                if ((h, side) if situational else h) in seen]
 
     def legal_flags(self, color, flags):
         """flags[p] = whether ``color`` may play the padded point p under this game's ko rule
@@ -197,17 +204,11 @@ class GameState:
         screen = self.ko_rule != "simple"
         k, m, first_open = fb.legal_flags_screened(self.board, color, self._buckets, screen,
                                                    flags, out, cand, hashes)
-        if m == 0:
-            return first_open == k
-        seen = self._seen_set
-        side = 3 - color
-        repeats = False
-        for i, h in zip(cand[:m].tolist(), hashes[:m].tolist()):
-            if ((h, side) if self.ko_rule == "situational" else h) in seen:
-                flags[out[i]] = False
-                repeats = True
+        repeats = self._repeating(cand, hashes, m, color) if m else []
         if not repeats:
             return first_open == k
+        for i in repeats:
+            flags[out[i]] = False
         return all(fb.is_eye(self.board, p, color) for p in out[:k].tolist() if flags[p])
 
     def legal_points(self, color=None):

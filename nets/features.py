@@ -99,36 +99,25 @@ def inverse_symmetry_policy(policy, k, n, out):
 
 
 @njit(cache=True)
-def _action_table(n):
-    """int64[8, N*N+1]: entry [k, a] is sym_action(k, n, a)."""
-    na = n * n + 1
-    src = np.empty((8, na), dtype=np.int64)
-    for k in range(8):
-        for a in range(na):
-            src[k, a] = sym_action(k, n, a)
-    return src
-
-
-@njit(cache=True)
 def unsymmetrize_policy_rows(policy, syms, count, n, out):
     """out[i, a] = policy[i, syms[i](a)] for i < count: answers of a network that saw row i under
     symmetry syms[i], mapped back to the real board."""
-    src = _action_table(n)
-    for i in range(count):
-        k = syms[i]
-        for a in range(n * n + 1):
-            out[i, a] = policy[i, src[k, a]]
+    unsymmetrize_policy_to(policy, syms, np.arange(count), n, out)
 
 
 @njit(cache=True)
 def unsymmetrize_policy_to(policy, syms, rows, n, out):
     """``unsymmetrize_policy_rows`` into the rows of a batch: out[rows[i], a] =
     policy[i, syms[i](a)] for every i of ``rows``."""
-    src = _action_table(n)
+    na = n * n + 1
+    src = np.empty((8, na), dtype=np.int64)  # src[k, a] = sym_action(k, n, a): a table, once
+    for k in range(8):
+        for a in range(na):
+            src[k, a] = sym_action(k, n, a)
     for i in range(rows.shape[0]):
         k = syms[i]
         r = rows[i]
-        for a in range(n * n + 1):
+        for a in range(na):
             out[r, a] = policy[i, src[k, a]]
 
 
